@@ -1,0 +1,71 @@
+"""The ``dnncourse`` command: ``execute``, ``release`` and ``grade`` (see the README)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+__all__ = ["main"]
+
+
+def _execute(args: argparse.Namespace) -> int:
+    from dnncourse.notebooks import book_root, execute_notebook
+    from dnncourse.release import release_all
+
+    root = book_root()
+    paths = [Path(p).resolve() for p in args.notebooks] or sorted((root / "book" / "solutions").glob("*.ipynb"))
+    for path in paths:
+        if not path.is_file():
+            print(f"error: no such notebook: {path}", file=sys.stderr)
+            return 2
+        if path.resolve().parent != (root / "book" / "solutions").resolve():
+            print(f"error: {path} is not a solutions notebook (book/solutions/*.ipynb); student editions are generated", file=sys.stderr)
+            return 2
+    for path in paths:
+        report = execute_notebook(path, timeout=args.timeout, root=root)
+        slowest = report.slowest
+        print(f"{path.name}: {report.seconds:.1f} s", end="")
+        if slowest is not None:
+            print(f" (slowest cell {slowest.index}: {slowest.seconds:.1f} s, {slowest.first_line!r})", end="")
+        print()
+        if args.verbose:
+            for cell in report.cells:
+                print(f"    cell {cell.index:3d}: {cell.seconds:6.2f} s  {cell.first_line}")
+        for written in release_all(root, [path]):
+            print(f"  student edition: {written.relative_to(root)}")
+    return 0
+
+
+def _release(args: argparse.Namespace) -> int:
+    from dnncourse.notebooks import book_root
+    from dnncourse.release import release_all
+
+    root = book_root()
+    for written in release_all(root):
+        print(f"wrote {written.relative_to(root)}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["grade"]:
+        from dnncourse.grading import main as grade_main
+
+        return grade_main(argv[1:])
+    parser = argparse.ArgumentParser(prog="dnncourse", description="Maintain and grade the dnncourse book.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    execute = commands.add_parser("execute", help="re-execute solutions notebooks in place and regenerate student editions")
+    execute.add_argument("notebooks", nargs="*", help="book/solutions/*.ipynb files (default: all)")
+    execute.add_argument("--timeout", type=int, default=600, help="seconds allowed per cell (default 600)")
+    execute.add_argument("-v", "--verbose", action="store_true", help="print every cell's time")
+    execute.set_defaults(run=_execute)
+    release = commands.add_parser("release", help="regenerate the student editions book/*.ipynb")
+    release.set_defaults(run=_release)
+    commands.add_parser("grade", help="grade a folder of submitted notebooks (dnncourse grade --help)")
+    args = parser.parse_args(argv)
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

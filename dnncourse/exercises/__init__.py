@@ -1,0 +1,229 @@
+"""Graded exercises: their specifications and the instant check students run in a notebook.
+
+An exercise is declared once, here in the library, as an :class:`Exercise`: the function the student
+writes, the reference implementation it is compared with, its points, fixed public cases, and a
+generator of random cases. Each topic module of this package (``dnncourse/exercises/<topic>.py``)
+defines a tuple ``EXERCISES``; :func:`get` and :func:`all_exercises` find them.
+
+In a chapter notebook an exercise is three cells:
+
+1. a markdown prompt;
+2. a code cell whose first line is ``# EXERCISE: <id>``, defining the function; the solution sits
+   between ``# BEGIN SOLUTION`` and ``# END SOLUTION`` lines (the release step replaces it by a stub);
+3. a check cell: ``check("<id>", function)``, which prints a verdict and never raises.
+
+The instructor's grader (``dnncourse grade``) uses the same specifications with inputs drawn at
+grading time.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from dnncourse.grading.runner import as_argument, to_plain
+
+__all__ = [
+    "Case",
+    "Exercise",
+    "Verdict",
+    "all_exercises",
+    "get",
+    "check",
+    "run_case",
+    "compare",
+    "to_plain",
+    "evaluate_function",
+]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One call of the graded function: keyword arguments (NumPy arrays, floats, ints, bools)."""
+
+    inputs: Mapping[str, Any]
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """The specification of one graded exercise (the single place where its points are declared)."""
+
+    id: str  # unique; the exercise cell's marker is "# EXERCISE: <id>"
+    function: str  # name of the function the student defines in the exercise cell
+    reference: Callable[..., Any]  # the library's implementation the answers are compared with
+    points: float
+    chapter: str  # notebook stem, e.g. "01_why_deep_learning"
+    public_cases: tuple[Case, ...]  # fixed cases, run by the check cell and by the grader
+    random_case: Callable[[np.random.Generator], Mapping[str, Any]] | None = None  # draws one random input
+    n_random: int = 3  # random cases per check; the grader draws its own with a per-submission seed
+    hidden_cases: tuple[Case, ...] = ()  # edge cases only the grader uses
+    rtol: float = 1e-5  # relative tolerance of the comparison with the reference
+    atol: float = 1e-8  # absolute tolerance, for values near zero
+    hint: str = ""  # shown when a case fails
+    torch_inputs: bool = False  # pass arrays as torch tensors (float64 stays float64)
+    # For answers that are random (an initializer): a check ``(inputs, answer) -> None | failure message``
+    # used instead of the comparison with the reference.
+    property_check: Callable[[Mapping[str, Any], Any], str | None] | None = None
+    setup: str = "import math\nimport numpy as np\nimport torch"  # what the exercise cell may assume is imported
+
+    def cases(self, seed: int, hidden: bool = False) -> list[Case]:
+        """The public cases, then ``n_random`` random ones drawn with ``seed`` (then hidden cases if asked)."""
+        rng = np.random.default_rng(seed)
+        drawn = []
+        if self.random_case is not None:
+            drawn = [Case(dict(self.random_case(rng)), f"random case {i + 1} (seed {seed})") for i in range(self.n_random)]
+        return [*self.public_cases, *drawn, *(self.hidden_cases if hidden else ())]
+
+
+@dataclass
+class Verdict:
+    """The outcome of checking one function on its cases."""
+
+    exercise: Exercise
+    status: str  # "passed", "failed", "not-attempted" or "error"
+    passed: int = 0
+    total: int = 0
+    messages: list[str] = field(default_factory=list)
+
+    @property
+    def points(self) -> float:
+        """Points earned: the exercise's points times the fraction of cases passed."""
+        if self.total == 0 or self.status in ("not-attempted", "error"):
+            return 0.0
+        return round(self.exercise.points * self.passed / self.total, 2)
+
+
+_REGISTRY: dict[str, Exercise] | None = None
+
+
+def all_exercises() -> dict[str, Exercise]:
+    """Every exercise of the course, by id (imports each topic module of this package once)."""
+    global _REGISTRY
+    if _REGISTRY is None:
+        registry: dict[str, Exercise] = {}
+        for info in pkgutil.iter_modules(__path__):
+            module = importlib.import_module(f"{__name__}.{info.name}")
+            for exercise in getattr(module, "EXERCISES", ()):
+                if exercise.id in registry:
+                    raise ValueError(f"exercise id {exercise.id!r} is declared twice")
+                registry[exercise.id] = exercise
+        _REGISTRY = registry
+    return _REGISTRY
+
+
+def get(exercise_id: str) -> Exercise:
+    """The exercise with this id; a ``ValueError`` lists the known ids otherwise."""
+    exercises = all_exercises()
+    if exercise_id not in exercises:
+        raise ValueError(f"unknown exercise id {exercise_id!r}; known ids: {', '.join(sorted(exercises))}")
+    return exercises[exercise_id]
+
+
+def run_case(exercise: Exercise, fn: Callable[..., Any], case: Case) -> Any:
+    """Call ``fn`` on a case (inputs copied, converted to tensors if the exercise asks) and return plain data."""
+    arguments = {name: as_argument(value, exercise.torch_inputs) for name, value in case.inputs.items()}
+    return to_plain(fn(**arguments))
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, np.ndarray) and value.size > 6:
+        return f"array of shape {value.shape}"
+    if isinstance(value, np.ndarray):
+        return np.array2string(value, precision=6, separator=", ")
+    return repr(value)
+
+
+def _compare_values(expected: Any, got: Any, rtol: float, atol: float, where: str = "") -> str | None:
+    if isinstance(expected, tuple):
+        if not isinstance(got, tuple) or len(got) != len(expected):
+            n = len(got) if isinstance(got, tuple) else 1
+            return f"expected a tuple of {len(expected)} values, got {n}"
+        for i, (e, g) in enumerate(zip(expected, got)):
+            message = _compare_values(e, g, rtol, atol, f"{where}[{i}]")
+            if message:
+                return message
+        return None
+    label = f"output{where}"
+    if expected is None or got is None:
+        return None if expected is got else f"{label}: expected {_describe(expected)}, got {_describe(got)}"
+    if isinstance(got, tuple):
+        return f"{label}: expected one array, got a tuple of {len(got)}"
+    if expected.shape != got.shape:
+        return f"{label}: expected shape {expected.shape}, got shape {got.shape}"
+    if not np.all(np.isfinite(got)) and np.all(np.isfinite(expected)):
+        return f"{label}: contains NaN or infinity"
+    if np.allclose(got, expected, rtol=rtol, atol=atol):
+        return None
+    error = np.max(np.abs(got - expected) / np.maximum(np.abs(expected), atol)) if expected.size else 0.0
+    return (
+        f"{label}: expected {_describe(expected)}, got {_describe(got)} "
+        f"(largest relative error {float(error):.3g}, tolerance {rtol:g})"
+    )
+
+
+def compare(exercise: Exercise, case: Case, answer: Any) -> str | None:
+    """``None`` if ``answer`` is right for ``case``, else a message saying what differs.
+
+    Runs in the checker's own process: the reference is called here, never in the student's code.
+    """
+    if exercise.property_check is not None:
+        return exercise.property_check(case.inputs, answer)
+    expected = run_case(exercise, exercise.reference, case)
+    return _compare_values(expected, answer, exercise.rtol, exercise.atol)
+
+
+def _describe_case(case: Case) -> str:
+    shown = ", ".join(f"{name}={_describe(np.asarray(v))}" for name, v in case.inputs.items())
+    return f"{case.label}: {shown}" if case.label else shown
+
+
+def evaluate_function(exercise: Exercise, fn: Callable[..., Any], seed: int = 0) -> Verdict:
+    """Run ``fn`` on the exercise's public and random cases and compare each answer with the reference."""
+    cases = exercise.cases(seed)
+    verdict = Verdict(exercise, "passed", total=len(cases))
+    for case in cases:
+        try:
+            answer = run_case(exercise, fn, case)
+        except NotImplementedError:
+            return Verdict(exercise, "not-attempted", total=len(cases), messages=["the function still raises NotImplementedError"])
+        except Exception as error:  # the student's code may raise anything; report it, never re-raise
+            verdict.messages.append(f"{_describe_case(case)}\n    raised {type(error).__name__}: {error}")
+            continue
+        message = compare(exercise, case, answer)
+        if message is None:
+            verdict.passed += 1
+        else:
+            verdict.messages.append(f"{_describe_case(case)}\n    {message}")
+    if verdict.passed < verdict.total:
+        verdict.status = "failed"
+    return verdict
+
+
+def check(exercise_id: str, fn: Callable[..., Any]) -> None:
+    """Check a student's function and print a friendly verdict (never raises, so notebooks run on)."""
+    try:
+        exercise = get(exercise_id)
+    except ValueError as error:
+        print(f"Cannot check: {error}")
+        return
+    if not callable(fn):
+        print(f"Cannot check {exercise_id}: expected a function, got {type(fn).__name__}")
+        return
+    verdict = evaluate_function(exercise, fn)
+    name = exercise.function
+    if verdict.status == "passed":
+        print(f"✅ {name}: all {verdict.total} cases passed. Well done!")
+    elif verdict.status == "not-attempted":
+        print(f"⏳ {name}: not attempted yet (the function still raises NotImplementedError).")
+        print(f"   Replace the `raise NotImplementedError(...)` line with your code, run the cell, then this one.")
+    else:
+        print(f"❌ {name}: {verdict.passed} of {verdict.total} cases passed. First failure:")
+        print("   " + verdict.messages[0].replace("\n", "\n   "))
+        if exercise.hint:
+            print(f"💡 Hint: {exercise.hint}")

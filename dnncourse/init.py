@@ -1,0 +1,305 @@
+"""Weight initializers: how the first weights are drawn, and why their scale matters (chapter 5).
+
+Every function fills a tensor *in place* (its name ends in ``_``), under ``torch.no_grad()``, and returns
+it, exactly like its namesake in ``torch.nn.init``, so either can be passed where the other is expected
+(for instance ``dnncourse.models.mlp(..., init=kaiming_normal_)``).
+
+Notation (chapter 5). A weight ``W`` of a ``Linear`` layer has shape ``(n_out, n_in)``; a convolution
+weight has shape ``(c_out, c_in, k_1, ..., k_d)``. With the receptive field size ``r = k_1 * ... * k_d``
+(``r = 1`` for a linear layer)::
+
+    fan_in  = c_in  * r      inputs summed by one output unit
+    fan_out = c_out * r      outputs that one input unit feeds
+
+A weighted sum ``y = sum_i w_i x_i`` of ``fan_in`` independent zero-mean terms has
+``Var(y) = fan_in * Var(w) * Var(x)``. Each scheme picks ``Var(w)`` to keep a variance constant from layer to layer::
+
+    scheme            Var(w)                             uniform bound a of U(-a, a)
+    LeCun             1 / fan_in                         sqrt(3 / fan_in)
+    Xavier / Glorot   gain^2 * 2 / (fan_in + fan_out)    gain * sqrt(6 / (fan_in + fan_out))
+    He / Kaiming      gain^2 / fan_mode                  gain * sqrt(3 / fan_mode)
+                      (ReLU, fan_in: 2 / fan_in)
+
+A uniform ``U(-a, a)`` has variance ``a^2 / 3``, hence ``a = sqrt(3 Var(w))`` in the last column.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+__all__ = [
+    "calculate_fan_in_and_fan_out",
+    "calculate_gain",
+    "zeros_",
+    "ones_",
+    "constant_",
+    "normal_",
+    "uniform_",
+    "lecun_normal_",
+    "lecun_uniform_",
+    "xavier_normal_",
+    "xavier_uniform_",
+    "kaiming_normal_",
+    "kaiming_uniform_",
+    "SCHEMES",
+    "init_model_",
+]
+
+# Layers whose weight `init_model_` re-initializes: their weight is (out, in, *kernel), as the fans assume.
+# (Transposed convolutions store (in, out, *kernel) and are left alone.)
+_WEIGHT_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+
+_LINEAR_NONLINEARITIES = ("linear", "identity", "conv1d", "conv2d", "conv3d", "sigmoid")
+
+
+def calculate_fan_in_and_fan_out(tensor: torch.Tensor) -> tuple[int, int]:
+    """``(fan_in, fan_out)`` of a weight of shape ``(out, in)`` or ``(out, in, *kernel)``.
+
+    ``fan_in = in * r`` and ``fan_out = out * r`` where ``r`` is the product of the kernel sizes
+    (1 for a linear layer). A 1-D tensor (a bias) has no fans: ``ValueError``.
+    """
+    if tensor.dim() < 2:
+        raise ValueError(
+            f"tensor must have at least 2 dimensions (out, in, *kernel) to have a fan-in and fan-out, "
+            f"got shape {tuple(tensor.shape)}"
+        )
+    n_out, n_in = tensor.shape[0], tensor.shape[1]
+    r = math.prod(tensor.shape[2:])  # receptive field size: k_1 * ... * k_d (1 for a linear layer)
+    fan_in = n_in * r
+    fan_out = n_out * r
+    return fan_in, fan_out
+
+
+def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
+    """The gain ``g`` that scales an initializer's standard deviation for the activation that follows.
+
+    The same table as ``torch.nn.init.calculate_gain``:
+
+    ====================================  ===================================
+    nonlinearity                          gain
+    ====================================  ===================================
+    ``linear``, ``conv1d/2d/3d``,         ``1``
+    ``identity``, ``sigmoid``
+    ``tanh``                              ``5 / 3``
+    ``relu``                              ``sqrt(2)`` (ReLU zeroes half of its inputs)
+    ``leaky_relu`` (slope ``param``)      ``sqrt(2 / (1 + param^2))``, ``param`` defaults to 0.01
+    ``selu``                              ``3 / 4`` (PyTorch's empirical choice; for self-normalizing
+                                          networks use ``linear``, i.e. LeCun normal)
+    ====================================  ===================================
+
+    An unknown nonlinearity, or a non-numeric ``param``, raises ``ValueError``.
+    """
+    if nonlinearity in _LINEAR_NONLINEARITIES:
+        return 1.0
+    if nonlinearity == "tanh":
+        return 5.0 / 3.0
+    if nonlinearity == "relu":
+        return math.sqrt(2.0)
+    if nonlinearity == "leaky_relu":
+        if param is None:
+            param = 0.01
+        if isinstance(param, bool) or not isinstance(param, (int, float)):
+            raise ValueError(f"param (the leaky_relu negative slope) must be a number, got {param!r}")
+        return math.sqrt(2.0 / (1.0 + param**2))
+    if nonlinearity == "selu":
+        return 3.0 / 4.0
+    known = [*_LINEAR_NONLINEARITIES, "tanh", "relu", "leaky_relu", "selu"]
+    raise ValueError(f"nonlinearity must be one of {known}, got {nonlinearity!r}")
+
+
+def _fan(tensor: torch.Tensor, mode: str) -> int:
+    if mode not in ("fan_in", "fan_out"):
+        raise ValueError(f"mode must be 'fan_in' or 'fan_out', got {mode!r}")
+    fan_in, fan_out = calculate_fan_in_and_fan_out(tensor)
+    return fan_in if mode == "fan_in" else fan_out
+
+
+# ---------------------------------------------------------------------------------------------------
+# Basic fills
+# ---------------------------------------------------------------------------------------------------
+
+
+def constant_(tensor: torch.Tensor, val: float) -> torch.Tensor:
+    """Fill ``tensor`` with ``val``. Every unit of a layer then computes the same thing (chapter 5)."""
+    with torch.no_grad():
+        return tensor.fill_(val)
+
+
+def zeros_(tensor: torch.Tensor) -> torch.Tensor:
+    """Fill ``tensor`` with 0 (the usual choice for biases, never for weights)."""
+    return constant_(tensor, 0.0)
+
+
+def ones_(tensor: torch.Tensor) -> torch.Tensor:
+    """Fill ``tensor`` with 1 (the usual choice for a normalization layer's scale)."""
+    return constant_(tensor, 1.0)
+
+
+def normal_(
+    tensor: torch.Tensor, mean: float = 0.0, std: float = 1.0, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Fill ``tensor`` with samples of ``N(mean, std^2)`` (``std`` is the standard deviation, not the variance)."""
+    if not std >= 0:
+        raise ValueError(f"std must be non-negative, got {std!r}")
+    with torch.no_grad():
+        return tensor.normal_(mean, std, generator=generator)
+
+
+def uniform_(
+    tensor: torch.Tensor, a: float = 0.0, b: float = 1.0, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Fill ``tensor`` with samples of ``U(a, b)``: mean ``(a + b) / 2``, variance ``(b - a)^2 / 12``."""
+    if not a <= b:
+        raise ValueError(f"the bounds must satisfy a <= b, got a={a!r}, b={b!r}")
+    with torch.no_grad():
+        return tensor.uniform_(a, b, generator=generator)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Variance-preserving schemes
+# ---------------------------------------------------------------------------------------------------
+
+
+def lecun_normal_(tensor: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """LeCun normal: ``w ~ N(0, sigma^2)`` with ``sigma = sqrt(1 / fan_in)``.
+
+    Keeps ``Var(y) = Var(x)`` through a linear layer (LeCun et al., 1998). It is the initialization of
+    self-normalizing SELU networks (Klambauer et al., 2017); equal to ``kaiming_normal_`` with
+    ``nonlinearity="linear"``.
+    """
+    fan_in, _ = calculate_fan_in_and_fan_out(tensor)
+    sigma = math.sqrt(1.0 / fan_in)
+    with torch.no_grad():
+        return tensor.normal_(0.0, sigma, generator=generator)
+
+
+def lecun_uniform_(tensor: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """LeCun uniform: ``w ~ U(-a, a)`` with ``a = sqrt(3 / fan_in)``, so that ``Var(w) = a^2 / 3 = 1 / fan_in``."""
+    fan_in, _ = calculate_fan_in_and_fan_out(tensor)
+    a = math.sqrt(3.0 / fan_in)
+    with torch.no_grad():
+        return tensor.uniform_(-a, a, generator=generator)
+
+
+def xavier_normal_(
+    tensor: torch.Tensor, gain: float = 1.0, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Xavier/Glorot normal: ``w ~ N(0, sigma^2)`` with ``sigma = gain * sqrt(2 / (fan_in + fan_out))``.
+
+    ``Var(w) = 2 / (fan_in + fan_out)`` is the compromise between keeping the forward variance
+    (``Var(w) = 1 / fan_in``) and the backward variance (``Var(w) = 1 / fan_out``); Glorot & Bengio (2010).
+    Use ``gain=calculate_gain("tanh")`` etc. to account for the activation, as ``torch.nn.init`` does.
+    """
+    fan_in, fan_out = calculate_fan_in_and_fan_out(tensor)
+    sigma = gain * math.sqrt(2.0 / (fan_in + fan_out))
+    with torch.no_grad():
+        return tensor.normal_(0.0, sigma, generator=generator)
+
+
+def xavier_uniform_(
+    tensor: torch.Tensor, gain: float = 1.0, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Xavier/Glorot uniform: ``w ~ U(-a, a)`` with ``a = gain * sqrt(6 / (fan_in + fan_out))``.
+
+    The square root covers the whole fraction: ``Var(w) = a^2 / 3 = gain^2 * 2 / (fan_in + fan_out)``,
+    the same variance as :func:`xavier_normal_` (Glorot & Bengio, 2010, their eq. 16).
+    """
+    fan_in, fan_out = calculate_fan_in_and_fan_out(tensor)
+    a = gain * math.sqrt(6.0 / (fan_in + fan_out))
+    with torch.no_grad():
+        return tensor.uniform_(-a, a, generator=generator)
+
+
+def kaiming_normal_(
+    tensor: torch.Tensor,
+    a: float = 0.0,
+    mode: str = "fan_in",
+    nonlinearity: str = "relu",
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """He/Kaiming normal: ``w ~ N(0, sigma^2)`` with ``sigma = gain / sqrt(fan_mode)``.
+
+    For ReLU, ``gain = sqrt(2)`` and ``Var(w) = 2 / fan_in``: the factor 2 makes up for ReLU zeroing half
+    of its inputs (He et al., 2015). ``mode="fan_in"`` (default) keeps the variance of the activations in
+    the forward pass; ``mode="fan_out"`` keeps the variance of the gradients in the backward pass.
+    ``a`` is the negative slope, used only with ``nonlinearity="leaky_relu"``. PyTorch's default
+    ``nonlinearity="leaky_relu"`` with ``a=0`` gives the same ``gain = sqrt(2)``.
+    """
+    fan = _fan(tensor, mode)
+    gain = calculate_gain(nonlinearity, a)
+    sigma = gain / math.sqrt(fan)
+    with torch.no_grad():
+        return tensor.normal_(0.0, sigma, generator=generator)
+
+
+def kaiming_uniform_(
+    tensor: torch.Tensor,
+    a: float = 0.0,
+    mode: str = "fan_in",
+    nonlinearity: str = "relu",
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """He/Kaiming uniform: ``w ~ U(-bound, bound)`` with ``bound = gain * sqrt(3 / fan_mode)``.
+
+    The same variance ``gain^2 / fan_mode`` as :func:`kaiming_normal_` (``2 / fan_in`` for ReLU).
+    Arguments as in :func:`kaiming_normal_`.
+    """
+    fan = _fan(tensor, mode)
+    gain = calculate_gain(nonlinearity, a)
+    bound = gain * math.sqrt(3.0 / fan)
+    with torch.no_grad():
+        return tensor.uniform_(-bound, bound, generator=generator)
+
+
+# ---------------------------------------------------------------------------------------------------
+# A whole model
+# ---------------------------------------------------------------------------------------------------
+
+# Names accepted by `init_model_`; each maps (weight, nonlinearity) to an in-place initialization.
+SCHEMES: dict[str, Callable[[torch.Tensor, str], torch.Tensor]] = {
+    "zeros": lambda w, nonlinearity: zeros_(w),
+    "lecun_normal": lambda w, nonlinearity: lecun_normal_(w),
+    "lecun_uniform": lambda w, nonlinearity: lecun_uniform_(w),
+    "xavier_normal": lambda w, nonlinearity: xavier_normal_(w, gain=calculate_gain(nonlinearity)),
+    "xavier_uniform": lambda w, nonlinearity: xavier_uniform_(w, gain=calculate_gain(nonlinearity)),
+    "kaiming_normal": lambda w, nonlinearity: kaiming_normal_(w, nonlinearity=nonlinearity),
+    "kaiming_uniform": lambda w, nonlinearity: kaiming_uniform_(w, nonlinearity=nonlinearity),
+}
+
+
+def init_model_(
+    model: nn.Module, scheme: str | Callable[[torch.Tensor], object], nonlinearity: str = "relu"
+) -> nn.Module:
+    """Re-initialize every ``Linear`` and ``Conv1d/2d/3d`` weight of ``model``; set their biases to zero.
+
+    ``scheme`` is a name from :data:`SCHEMES` (the Xavier and Kaiming schemes use the gain of
+    ``nonlinearity``) or any in-place initializer ``scheme(weight)``, for instance
+    ``functools.partial(normal_, std=0.01)``. It is the PyTorch idiom ``model.apply(fn)``: ``apply``
+    calls ``fn`` on every sub-module (children first, then the model itself), and ``fn`` acts only on
+    the layer types it knows. Returns ``model``.
+    """
+    if isinstance(scheme, str):
+        if scheme not in SCHEMES:
+            raise ValueError(f"scheme must be one of {sorted(SCHEMES)} or a callable, got {scheme!r}")
+        calculate_gain(nonlinearity)  # fail early, naming an unknown nonlinearity
+        named = SCHEMES[scheme]
+
+        def init_weight(weight: torch.Tensor) -> object:
+            return named(weight, nonlinearity)
+
+    elif callable(scheme):
+        init_weight = scheme
+    else:
+        raise ValueError(f"scheme must be a scheme name or a callable, got {scheme!r}")
+
+    def init_layer(module: nn.Module) -> None:
+        if isinstance(module, _WEIGHT_LAYERS):
+            init_weight(module.weight)
+            if module.bias is not None:
+                zeros_(module.bias)
+
+    return model.apply(init_layer)

@@ -1,0 +1,401 @@
+"""Regularization: dropout, weight penalties, early stopping and freezing layers (chapter 7, "Regularization").
+
+Everything here plugs into :func:`dnncourse.training.train`:
+
+* :class:`Dropout` / :func:`dropout` replace ``torch.nn.Dropout`` (inverted dropout, same masks as PyTorch on the CPU);
+* :func:`l2_penalty`, :func:`l1_penalty` and :func:`elastic_net_penalty` go into ``penalty=``, for example
+  ``train(..., penalty=lambda m: l2_penalty(m, 1e-3))``;
+* :class:`EarlyStopping` goes into ``on_epoch_end=``;
+* :func:`freeze_`, :func:`unfreeze_` and :func:`trainable_parameters` serve transfer learning;
+* :func:`ridge_solution` and :func:`min_norm_solution` solve the underdetermined least-squares problem that
+  shows what a penalty chooses among many exact fits.
+
+Conventions of the penalties (stated once, used by all three): the L2 penalty is
+:math:`\\tfrac{\\lambda}{2}\\sum_W \\|W\\|_F^2`, so its gradient is :math:`\\lambda W`, exactly what
+``torch.optim.SGD(weight_decay=lam)`` adds to the gradient; the L1 penalty is :math:`\\lambda \\sum_W \\|W\\|_1`.
+Only weight matrices and kernels (parameters with ``ndim > 1``) are penalized by default: biases and the
+scale and shift of normalization layers do not make a network more complex, and penalizing them pulls
+the outputs towards zero for no benefit.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from types import SimpleNamespace
+from typing import Union
+
+import torch
+from torch import nn
+
+__all__ = [
+    "Dropout",
+    "dropout",
+    "apply_dropout_mask",
+    "dropout_ensemble_mean",
+    "penalized_parameters",
+    "l2_penalty",
+    "l1_penalty",
+    "elastic_net_penalty",
+    "EarlyStopping",
+    "early_stopping_epochs",
+    "freeze_",
+    "unfreeze_",
+    "trainable_parameters",
+    "ridge_solution",
+    "min_norm_solution",
+]
+
+ModelOrParams = Union[nn.Module, torch.Tensor, Iterable[torch.Tensor]]
+
+
+# ----------------------------------------------------------------------------------------------- dropout
+
+
+def _check_probability(p: float) -> float:
+    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1:
+        raise ValueError(f"p must be a drop probability in [0, 1], got {p!r}")
+    return float(p)
+
+
+def apply_dropout_mask(x: torch.Tensor, mask: torch.Tensor, p: float) -> torch.Tensor:
+    """Inverted dropout with a given mask: :math:`y = m \\odot x / (1 - p)` (zeros when ``p = 1``).
+
+    ``mask`` holds 1 (keep) or 0 (drop), as booleans or numbers, with the shape of ``x`` (or one that
+    broadcasts to it). :func:`dropout` draws the mask and calls this.
+    """
+    p = _check_probability(p)
+    if p == 1:
+        return x * torch.zeros_like(x)  # every unit dropped; 0 / 0 must not give NaN
+    keep = 1 - p
+    return x * (mask.to(x.dtype) / keep)
+
+
+def dropout(x: torch.Tensor, p: float = 0.5, training: bool = True, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Inverted dropout: zero each entry with probability ``p`` and scale the survivors by ``1 / (1 - p)``.
+
+    .. math:: y = \\frac{m \\odot x}{1 - p}, \\qquad m_i \\sim \\mathrm{Bernoulli}(1 - p) \\text{ independently},
+
+    so :math:`\\mathbb{E}_m[y] = x`: the expected activation at training time equals the activation at test
+    time, and the network needs no rescaling in eval mode (``training=False`` returns ``x`` itself).
+    ``p = 0`` is the identity and ``p = 1`` gives zeros, as in ``torch.nn.functional.dropout``. On the CPU the
+    mask is drawn exactly as PyTorch draws it, so with the same seed both give the same output.
+    The gradient flows through the kept entries only, scaled by the same ``1 / (1 - p)``.
+
+    Shapes: any; the mask has the shape of ``x``.
+    """
+    p = _check_probability(p)
+    if not training or p == 0:
+        return x
+    if p == 1:
+        return x * torch.zeros_like(x)  # keeps the graph, like PyTorch
+    m = torch.empty_like(x).bernoulli_(1 - p, generator=generator)  # 1 with probability 1 - p, same shape as x
+    return apply_dropout_mask(x, m, p)
+
+
+class Dropout(nn.Module):
+    """Inverted dropout as a layer: :func:`dropout` in training mode, the identity in eval mode.
+
+    A drop-in replacement for ``torch.nn.Dropout(p)`` (chapter 7).
+    """
+
+    def __init__(self, p: float = 0.5):
+        super().__init__()
+        self.p = _check_probability(p)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return dropout(x, self.p, self.training)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+@torch.no_grad()
+def dropout_ensemble_mean(model: nn.Module, x: torch.Tensor, n_samples: int) -> torch.Tensor:
+    """Average of ``n_samples`` stochastic forward passes (dropout on): the ensemble view of dropout.
+
+    Each pass samples one of the :math:`2^n` subnetworks that share the weights; their mean approximates
+    the ensemble prediction that the single eval-mode pass (weights used as they are, thanks to inverted
+    scaling) approximates at a fraction of the cost. The model's train/eval mode is restored afterwards.
+
+    Shapes: ``x`` (batch, ...) -> the model's output shape.
+    """
+    if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
+        raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
+    was_training = model.training
+    model.train()
+    total = model(x)
+    for _ in range(n_samples - 1):
+        total = total + model(x)
+    model.train(was_training)
+    return total / n_samples
+
+
+# ----------------------------------------------------------------------------------------------- penalties
+
+
+def penalized_parameters(model_or_params: ModelOrParams, include_biases: bool = False) -> list[torch.Tensor]:
+    """The tensors a penalty acts on: every parameter with ``ndim > 1`` (weights), plus 1-D ones if asked.
+
+    ``model_or_params`` is a module, one tensor, or an iterable of tensors.
+    """
+    if isinstance(model_or_params, nn.Module):
+        params = list(model_or_params.parameters())
+    elif isinstance(model_or_params, torch.Tensor):
+        params = [model_or_params]
+    else:
+        try:
+            params = list(model_or_params)
+        except TypeError:
+            raise ValueError(
+                f"model_or_params must be an nn.Module, a tensor or an iterable of tensors, got {type(model_or_params).__name__}"
+            ) from None
+        if not all(isinstance(w, torch.Tensor) for w in params):
+            raise ValueError("model_or_params must contain only tensors")
+    chosen = [w for w in params if include_biases or w.ndim > 1]
+    if not chosen:
+        raise ValueError(
+            f"model_or_params has no parameters to penalize (include_biases={include_biases}; "
+            "only tensors with ndim > 1 are weights)"
+        )
+    return chosen
+
+
+def _check_lambda(lam: float) -> float:
+    if isinstance(lam, bool) or not isinstance(lam, (int, float)) or not math.isfinite(lam) or lam < 0:
+        raise ValueError(f"lam must be a finite number >= 0, got {lam!r}")
+    return float(lam)
+
+
+def l2_penalty(model_or_params: ModelOrParams, lam: float, *, include_biases: bool = False) -> torch.Tensor:
+    """Ridge / weight-decay penalty :math:`\\frac{\\lambda}{2} \\sum_W \\|W\\|_F^2` (a 0-d tensor on the weights' device).
+
+    The factor 1/2 makes the gradient :math:`\\lambda W`, which is exactly the term
+    ``torch.optim.SGD(..., weight_decay=lam)`` adds to each gradient: for plain SGD (with or without momentum)
+    adding this penalty to the loss and setting ``weight_decay=lam`` on the same parameters give the same
+    steps. For Adam they differ: the penalty's gradient is rescaled by Adam's per-coordinate step size,
+    which is why AdamW decouples the decay from the gradient (Loshchilov and Hutter, 2019).
+    Some texts write :math:`\\lambda \\|W\\|^2`; that is this penalty with ``2 * lam``.
+    """
+    lam = _check_lambda(lam)
+    weights = penalized_parameters(model_or_params, include_biases)
+    squared_norm = sum(W.pow(2).sum() for W in weights)
+    return lam / 2 * squared_norm
+
+
+def l1_penalty(model_or_params: ModelOrParams, lam: float, *, include_biases: bool = False) -> torch.Tensor:
+    """Lasso penalty :math:`\\lambda \\sum_W \\|W\\|_1 = \\lambda \\sum_W \\sum_{ij} |W_{ij}|`.
+
+    Its (sub)gradient is :math:`\\lambda\\,\\mathrm{sign}(W)`: a pull of constant size towards zero, which
+    drives small weights to exactly zero at the optimum (sparsity; Tibshirani, 1996). Autograd uses the
+    subgradient 0 at ``W_ij = 0``.
+    """
+    lam = _check_lambda(lam)
+    weights = penalized_parameters(model_or_params, include_biases)
+    absolute_sum = sum(W.abs().sum() for W in weights)
+    return lam * absolute_sum
+
+
+def elastic_net_penalty(
+    model_or_params: ModelOrParams, lam: float, l1_ratio: float = 0.5, *, include_biases: bool = False
+) -> torch.Tensor:
+    """Elastic net :math:`\\lambda \\big(\\alpha \\|W\\|_1 + \\frac{1 - \\alpha}{2} \\|W\\|_F^2\\big)` with ``alpha = l1_ratio``.
+
+    ``l1_ratio=1`` is :func:`l1_penalty`, ``l1_ratio=0`` is :func:`l2_penalty` (the parameterization of
+    glmnet and scikit-learn). Zou and Hastie (2005) write the same family as
+    :math:`\\lambda_1 \\|W\\|_1 + \\lambda_2 \\|W\\|_2^2`, i.e. ``lambda_1 = lam * l1_ratio`` and
+    ``lambda_2 = lam * (1 - l1_ratio) / 2``. It keeps the L1 sparsity while the L2 part shares weight among
+    correlated inputs instead of picking one of them at random.
+    """
+    lam = _check_lambda(lam)
+    if isinstance(l1_ratio, bool) or not isinstance(l1_ratio, (int, float)) or not 0 <= l1_ratio <= 1:
+        raise ValueError(f"l1_ratio must be in [0, 1], got {l1_ratio!r}")
+    alpha = float(l1_ratio)
+    weights = penalized_parameters(model_or_params, include_biases)
+    absolute_sum = sum(W.abs().sum() for W in weights)
+    squared_norm = sum(W.pow(2).sum() for W in weights)
+    return lam * (alpha * absolute_sum + (1 - alpha) / 2 * squared_norm)
+
+
+# ----------------------------------------------------------------------------------------------- early stopping
+
+
+class EarlyStopping:
+    """Stop training when a validation metric has not improved for ``patience`` epochs (Prechelt, 1998).
+
+    Use it as ``train(..., val=val_data, on_epoch_end=EarlyStopping(model, patience=10))``. After each
+    epoch it reads ``getattr(history, metric)[-1]``; an epoch *improves* when the value beats the best so
+    far by more than ``min_delta`` (lower for ``mode="min"``, higher for ``mode="max"``). It keeps a copy
+    of the model's ``state_dict`` at the best epoch, and after ``patience`` epochs in a row without
+    improvement it returns ``True`` (so ``train`` stops) and, with ``restore_best``, loads the best weights
+    back. If training ends without stopping, call :meth:`restore` yourself.
+
+    Attributes after training: ``best`` (best metric value), ``best_epoch`` (0-based, as ``train`` counts),
+    ``stopped_epoch`` (the epoch at which it stopped, or ``None``), ``wait`` (epochs since the best).
+    Without a ``model`` it only watches the metric (nothing to save or restore).
+    """
+
+    def __init__(
+        self,
+        model: nn.Module | None = None,
+        patience: int = 5,
+        *,
+        min_delta: float = 0.0,
+        mode: str = "min",
+        metric: str = "val_loss",
+        restore_best: bool = True,
+    ):
+        if model is not None and not isinstance(model, nn.Module):
+            raise ValueError(f"model must be an nn.Module or None, got {type(model).__name__}")
+        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
+            raise ValueError(f"patience must be a positive integer, got {patience!r}")
+        if isinstance(min_delta, bool) or not isinstance(min_delta, (int, float)) or not min_delta >= 0:
+            raise ValueError(f"min_delta must be a number >= 0, got {min_delta!r}")
+        if mode not in ("min", "max"):
+            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
+        if not isinstance(metric, str) or not metric:
+            raise ValueError(f"metric must be the name of a History list such as 'val_loss', got {metric!r}")
+        self.model = model
+        self.patience = patience
+        self.min_delta = float(min_delta)
+        self.mode = mode
+        self.metric = metric
+        self.restore_best = restore_best
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget everything seen so far (to reuse the object for another run)."""
+        self.best = math.inf if self.mode == "min" else -math.inf
+        self.best_epoch: int | None = None
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.stopped_epoch: int | None = None
+        self.wait = 0
+
+    def improved(self, value: float) -> bool:
+        """Whether ``value`` beats the best so far by more than ``min_delta`` (NaN never does)."""
+        if math.isnan(value):
+            return False
+        if self.mode == "min":
+            return value < self.best - self.min_delta
+        return value > self.best + self.min_delta
+
+    def __call__(self, epoch: int, history) -> bool:
+        values = getattr(history, self.metric, None)
+        if values is None:
+            raise ValueError(f"metric {self.metric!r} is not a list of the history")
+        if len(values) == 0:
+            raise ValueError(f"history.{self.metric} is empty: pass val= to train() so it is measured")
+        value = float(values[-1])
+        if self.improved(value):
+            self.best, self.best_epoch, self.wait = value, epoch, 0
+            if self.model is not None:
+                # A copy, not a reference: the optimizer keeps changing the live tensors.
+                self.best_state = {name: t.detach().clone() for name, t in self.model.state_dict().items()}
+            return False
+        self.wait += 1
+        if self.wait >= self.patience:
+            self.stopped_epoch = epoch
+            if self.restore_best:
+                self.restore()
+            return True
+        return False
+
+    def restore(self) -> None:
+        """Load the weights of the best epoch back into the model (no-op if nothing was saved)."""
+        if self.model is not None and self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
+
+
+def early_stopping_epochs(
+    values: Sequence[float], patience: int, *, min_delta: float = 0.0, mode: str = "min"
+) -> tuple[int | None, int | None]:
+    """Replay :class:`EarlyStopping` on a finished metric curve: ``(best_epoch, stopped_epoch)``.
+
+    ``values[e]`` is the metric after epoch ``e`` (0-based). ``stopped_epoch`` is the epoch after which
+    training would have stopped, or ``None`` if it would have run to the end; ``best_epoch`` is the epoch
+    whose weights early stopping keeps (``None`` if no value was a number).
+    """
+    stopper = EarlyStopping(patience=patience, min_delta=min_delta, mode=mode, metric="values")
+
+    curve = SimpleNamespace(values=[])  # the part of a History that EarlyStopping reads
+    for epoch, value in enumerate(values):
+        curve.values.append(float(value))
+        if stopper(epoch, curve):
+            break
+    return stopper.best_epoch, stopper.stopped_epoch
+
+
+# ----------------------------------------------------------------------------------------------- transfer learning
+
+
+def _check_module(module: nn.Module) -> None:
+    if not isinstance(module, nn.Module):
+        raise ValueError(f"module must be an nn.Module, got {type(module).__name__}")
+
+
+def freeze_(module: nn.Module) -> nn.Module:
+    """Freeze ``module`` in place: ``requires_grad = False`` for all its parameters; returns the module.
+
+    A frozen parameter gets no gradient, so optimizers leave it unchanged (they skip ``grad is None``).
+    Its batch-norm running statistics still update in training mode; call ``.eval()`` on the frozen part
+    too if they must stay fixed.
+    """
+    _check_module(module)
+    for parameter in module.parameters():
+        parameter.requires_grad_(False)
+    return module
+
+
+def unfreeze_(module: nn.Module) -> nn.Module:
+    """Undo :func:`freeze_`: ``requires_grad = True`` for all parameters of ``module``; returns the module."""
+    _check_module(module)
+    for parameter in module.parameters():
+        parameter.requires_grad_(True)
+    return module
+
+
+def trainable_parameters(model: nn.Module) -> list[nn.Parameter]:
+    """The parameters of ``model`` that will be trained (``requires_grad``): what to give the optimizer."""
+    _check_module(model)
+    return [parameter for parameter in model.parameters() if parameter.requires_grad]
+
+
+# ----------------------------------------------------------------------------------------------- least squares
+
+
+def ridge_solution(A: torch.Tensor, b: torch.Tensor, lam: float) -> torch.Tensor:
+    """The minimizer of :math:`\\|A x - b\\|^2 + \\lambda \\|x\\|^2` for ``lam > 0``.
+
+    Uses whichever of the two equal forms inverts the smaller matrix:
+    :math:`x = (A^\\top A + \\lambda I_d)^{-1} A^\\top b = A^\\top (A A^\\top + \\lambda I_n)^{-1} b`.
+    The second form shows the limit :math:`\\lambda \\to 0`: with ``n < d`` and ``A`` of full row rank it
+    tends to :math:`A^\\top (A A^\\top)^{-1} b`, the minimum-norm solution (:func:`min_norm_solution`).
+
+    Shapes: ``A`` (n, d), ``b`` (n,) or (n, k) -> ``x`` (d,) or (d, k).
+    """
+    if A.ndim != 2:
+        raise ValueError(f"A must have shape (n, d), got {tuple(A.shape)}")
+    if b.shape[0] != A.shape[0] or b.ndim > 2:
+        raise ValueError(f"b must have shape ({A.shape[0]},) or ({A.shape[0]}, k), got {tuple(b.shape)}")
+    if isinstance(lam, bool) or not isinstance(lam, (int, float)) or not math.isfinite(lam) or lam <= 0:
+        raise ValueError(f"lam must be a finite number > 0, got {lam!r}")
+    n, d = A.shape
+    if n < d:
+        I_n = torch.eye(n, dtype=A.dtype, device=A.device)
+        return A.T @ torch.linalg.solve(A @ A.T + lam * I_n, b)  # (d, n) @ (n,) -> (d,)
+    I_d = torch.eye(d, dtype=A.dtype, device=A.device)
+    return torch.linalg.solve(A.T @ A + lam * I_d, A.T @ b)  # (d, d) \ (d,) -> (d,)
+
+
+def min_norm_solution(A: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """The least-squares solution of smallest norm, :math:`x^+ = A^+ b` (Moore-Penrose pseudo-inverse).
+
+    With ``n < d`` and full row rank, :math:`A x = b` has infinitely many solutions
+    (:math:`x^+ + z` for any :math:`z` in the null space of ``A``); :math:`x^+` is the one orthogonal to
+    that null space, hence the shortest. Shapes: ``A`` (n, d), ``b`` (n,) or (n, k) -> (d,) or (d, k).
+    """
+    if A.ndim != 2:
+        raise ValueError(f"A must have shape (n, d), got {tuple(A.shape)}")
+    if b.shape[0] != A.shape[0] or b.ndim > 2:
+        raise ValueError(f"b must have shape ({A.shape[0]},) or ({A.shape[0]}, k), got {tuple(b.shape)}")
+    return torch.linalg.pinv(A) @ b  # (d, n) @ (n,) -> (d,)

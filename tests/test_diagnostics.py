@@ -1,0 +1,174 @@
+"""Tests of dnncourse.diagnostics: recorded statistics against a manual forward/backward, hook removal."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from dnncourse.activations import ELU
+from dnncourse.diagnostics import GradientFlowInspector, LayerStats, gradient_norms, histogram
+from dnncourse.models import mlp
+
+
+def _sequential():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(5, 7), nn.ReLU(), nn.Linear(7, 6), nn.Tanh(), nn.Linear(6, 2))
+
+
+def _no_hooks(model: nn.Module) -> bool:
+    modules_clean = all(
+        not m._forward_hooks and not m._forward_pre_hooks and not m._backward_hooks for m in model.modules()
+    )
+    params_clean = all(not getattr(p, "_post_accumulate_grad_hooks", None) for p in model.parameters())
+    return modules_clean and params_clean
+
+
+def test_sequential_stats_match_manual_computation():
+    model = _sequential()
+    x = torch.randn(16, 5)
+    with GradientFlowInspector(model, bins=10) as inspector:
+        model(x).pow(2).sum().backward()
+    stats = inspector.stats()
+    assert [s.name for s in stats] == ["0", "2", "4"]
+    assert [s.index for s in stats] == [0, 1, 2]
+
+    # independent reference: the same forward pass by hand, with retained gradients
+    grads = {name: p.grad.clone() for name, p in model.named_parameters()}
+    model.zero_grad()
+    z1 = model[0](x)
+    a1 = torch.relu(z1)
+    z2 = model[2](a1)
+    a2 = torch.tanh(z2)
+    z3 = model[4](a2)
+    for z in (z1, z2, z3):
+        z.retain_grad()
+    z3.pow(2).sum().backward()
+    for s, z, a in zip(stats, (z1, z2, z3), (a1, a2, None)):
+        assert s.act_mean == pytest.approx(z.mean().item(), rel=1e-5, abs=1e-7)
+        assert s.act_std == pytest.approx(z.std().item(), rel=1e-5)
+        assert s.grad_norm == pytest.approx(z.grad.norm().item(), rel=1e-5)
+        assert s.weight_grad_norm == pytest.approx(grads[f"{s.name}.weight"].norm().item(), rel=1e-5)
+        counts, edges = s.act_hist
+        assert counts.sum() == z.numel() and len(edges) == 11
+        assert isinstance(s.act_mean, float) and isinstance(counts, np.ndarray)
+        if a is None:
+            assert s.dead_fraction is None and s.post_mean is None
+        else:
+            assert s.post_mean == pytest.approx(a.mean().item(), rel=1e-5, abs=1e-7)
+            expected_dead = (a == 0).all(dim=0).float().mean().item()
+            assert s.dead_fraction == pytest.approx(expected_dead)
+    assert stats[0].activation == "ReLU" and stats[1].activation == "Tanh"
+    assert _no_hooks(model)
+
+
+def test_dead_fraction_counts_units_dead_on_whole_batch():
+    lin = nn.Linear(3, 4)
+    with torch.no_grad():
+        lin.weight.zero_()
+        lin.bias.copy_(torch.tensor([-1.0, 1.0, -2.0, 0.5]))  # units 0 and 2 are always negative
+    model = nn.Sequential(lin, nn.ReLU())
+    with GradientFlowInspector(model) as inspector:
+        model(torch.randn(8, 3))
+    assert inspector.stats()[0].dead_fraction == pytest.approx(0.5)
+    assert inspector.stats()[0].grad_norm is None  # no backward was run
+
+
+def test_on_mlp_with_course_activation():
+    torch.manual_seed(1)
+    model = mlp(4, [8, 8, 8], 3, activation=ELU)
+    x, y = torch.randn(10, 4), torch.randint(0, 3, (10,))
+    with GradientFlowInspector(model) as inspector:
+        nn.functional.cross_entropy(model(x), y).backward()
+    stats = inspector.stats()
+    assert [s.name for s in stats] == ["blocks.0.linear", "blocks.1.linear", "blocks.2.linear", "head"]
+    assert [s.activation for s in stats] == ["ELU", "ELU", "ELU", None]
+    hidden = model.hidden(x)
+    for s, h in zip(stats, hidden):
+        assert s.post_std == pytest.approx(h.std().item(), rel=1e-5)
+    norms = gradient_norms(model)
+    for s in stats:
+        assert s.weight_grad_norm == pytest.approx(norms[f"{s.name}.weight"], rel=1e-6)
+    assert _no_hooks(model)
+
+
+def test_hooks_removed_after_exception():
+    model = _sequential()
+    with pytest.raises(ZeroDivisionError):
+        with GradientFlowInspector(model):
+            model(torch.randn(2, 5))
+            1 / 0
+    assert _no_hooks(model)
+    # the model keeps working and records nothing more
+    model(torch.randn(2, 5)).sum().backward()
+
+
+def test_selected_layer_types_and_activation_layers():
+    model = _sequential()
+    with GradientFlowInspector(model, layers=(nn.ReLU, nn.Tanh)) as inspector:
+        model(torch.randn(6, 5)).sum().backward()
+    stats = inspector.stats()
+    assert [s.name for s in stats] == ["1", "3"]
+    assert stats[0].weight_grad_norm is None and stats[0].grad_norm is not None
+    assert all(isinstance(s, LayerStats) for s in stats)
+
+
+def test_gradient_norms_matches_manual_and_skips_missing():
+    model = _sequential()
+    model(torch.randn(3, 5)).sum().backward()
+    model[4].bias.grad = None
+    norms = gradient_norms(model)
+    assert "4.bias" not in norms
+    assert norms["0.weight"] == pytest.approx(model[0].weight.grad.norm().item())
+    assert gradient_norms(model, norm_type=1)["2.bias"] == pytest.approx(model[2].bias.grad.abs().sum().item())
+
+
+def test_histogram_fixed_range_clamps_and_constant_tensor():
+    counts, edges = histogram(torch.tensor([-5.0, 0.0, 0.5, 5.0]), bins=2, range=(-1.0, 1.0))
+    assert counts.tolist() == [1, 3] and edges.tolist() == [-1.0, 0.0, 1.0]
+    counts, edges = histogram(torch.zeros(4), bins=3)
+    assert counts.sum() == 4 and edges[0] < 0 < edges[-1]
+
+
+def test_plots_draw_one_point_per_layer():
+    model = _sequential()
+    with GradientFlowInspector(model) as inspector:
+        model(torch.randn(6, 5)).sum().backward()
+    fig, axes = plt.subplots(1, 4)
+    inspector.plot_gradient_norms(ax=axes[0], which="both", label="net")
+    assert len(axes[0].lines) == 2 and len(axes[0].lines[0].get_xdata()) == 3
+    assert axes[0].get_yscale() == "log"
+    inspector.plot_activation_stats(ax=axes[1], which="activation")
+    assert len(axes[1].lines[0].get_xdata()) == 2  # the head has no activation after it
+    inspector.plot_histograms(ax=axes[2], which="gradient")
+    assert len(axes[2].patches) == 3
+    inspector.plot_dead_fraction(ax=axes[3])
+    assert len(axes[3].lines[0].get_xdata()) == 2
+    plt.close(fig)
+
+
+def test_bad_arguments():
+    model = _sequential()
+    with pytest.raises(ValueError, match="bins"):
+        GradientFlowInspector(model, bins=0)
+    with pytest.raises(ValueError, match="layers"):
+        GradientFlowInspector(model, layers="Linear")
+    with pytest.raises(ValueError, match="model"):
+        GradientFlowInspector("not a model")
+    inspector = GradientFlowInspector(model)
+    with pytest.raises(ValueError, match="which"):
+        inspector.plot_histograms(which="weights")
+
+
+def test_device_and_dtype_kept():
+    model = _sequential().double()
+    x = torch.randn(4, 5, dtype=torch.float64)
+    with GradientFlowInspector(model) as inspector:
+        out = model(x)
+        out.sum().backward()
+    assert out.dtype == torch.float64 and out.device == x.device
+    assert all(isinstance(s.grad_norm, float) for s in inspector.stats())

@@ -1,0 +1,242 @@
+"""Tests of dnncourse.init: statistics against the formulas, parity with torch.nn.init, errors, device/dtype."""
+
+import functools
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from dnncourse import init
+from dnncourse.models import mlp
+
+# (fan_in, fan_out) of the big test weight: 1000 x 1000 samples give tight statistics.
+SHAPE = (1000, 1000)
+N = SHAPE[0] * SHAPE[1]
+
+
+def assert_mean_std(w: torch.Tensor, std: float, uniform: bool = False) -> None:
+    """Sample mean ~ 0 and sample variance ~ std^2 within 5 standard errors of each estimate."""
+    w = w.double().flatten()
+    # standard error of the mean: std / sqrt(N); of the variance: std^2 sqrt((kurtosis - 1) / N),
+    # with kurtosis 3 for a normal and 9/5 for a uniform distribution.
+    kurtosis = 9 / 5 if uniform else 3.0
+    assert abs(w.mean().item()) < 5 * std / math.sqrt(N)
+    assert abs(w.var().item() - std**2) < 5 * std**2 * math.sqrt((kurtosis - 1) / N)
+
+
+# Each case: (our function, keyword arguments, torch's function, its keyword arguments, expected std,
+# uniform?). Expected stds are written from the papers' formulas, not from either implementation.
+fan_in, fan_out = SHAPE[1], SHAPE[0]
+CASES = [
+    ("xavier_normal", init.xavier_normal_, {}, nn.init.xavier_normal_, {}, math.sqrt(2 / (fan_in + fan_out)), False),
+    ("xavier_uniform", init.xavier_uniform_, {}, nn.init.xavier_uniform_, {}, math.sqrt(2 / (fan_in + fan_out)), True),
+    ("xavier_normal_tanh", init.xavier_normal_, {"gain": 5 / 3}, nn.init.xavier_normal_, {"gain": 5 / 3},
+     5 / 3 * math.sqrt(2 / (fan_in + fan_out)), False),
+    ("kaiming_normal", init.kaiming_normal_, {}, nn.init.kaiming_normal_, {"nonlinearity": "relu"},
+     math.sqrt(2 / fan_in), False),
+    ("kaiming_uniform", init.kaiming_uniform_, {}, nn.init.kaiming_uniform_, {"nonlinearity": "relu"},
+     math.sqrt(2 / fan_in), True),
+    ("kaiming_normal_fan_out_leaky", init.kaiming_normal_, {"a": 0.2, "mode": "fan_out", "nonlinearity": "leaky_relu"},
+     nn.init.kaiming_normal_, {"a": 0.2, "mode": "fan_out", "nonlinearity": "leaky_relu"},
+     math.sqrt(2 / (1 + 0.2**2) / fan_out), False),
+    ("lecun_normal", init.lecun_normal_, {}, nn.init.kaiming_normal_, {"nonlinearity": "linear"},
+     math.sqrt(1 / fan_in), False),
+    ("lecun_uniform", init.lecun_uniform_, {}, nn.init.kaiming_uniform_, {"nonlinearity": "linear"},
+     math.sqrt(1 / fan_in), True),
+    ("normal", init.normal_, {"std": 0.01}, nn.init.normal_, {"std": 0.01}, 0.01, False),
+    ("uniform", init.uniform_, {"a": -0.5, "b": 0.5}, nn.init.uniform_, {"a": -0.5, "b": 0.5}, math.sqrt(1 / 12), True),
+]
+IDS = [c[0] for c in CASES]
+
+
+@pytest.mark.parametrize("name, ours, kwargs, theirs, their_kwargs, std, uniform", CASES, ids=IDS)
+def test_statistics_match_formula(name, ours, kwargs, theirs, their_kwargs, std, uniform):
+    w = torch.empty(SHAPE)
+    torch.manual_seed(0)
+    out = ours(w, **kwargs)
+    assert out is w  # in place, returns its argument
+    assert_mean_std(w, std, uniform)
+
+
+@pytest.mark.parametrize("name, ours, kwargs, theirs, their_kwargs, std, uniform", CASES, ids=IDS)
+def test_same_draws_as_torch(name, ours, kwargs, theirs, their_kwargs, std, uniform):
+    shape = (64, 32, 3, 3)  # a convolution weight: the fans include the receptive field
+    torch.manual_seed(1)
+    w_ours = ours(torch.empty(shape), **kwargs)
+    torch.manual_seed(1)
+    w_torch = theirs(torch.empty(shape), **their_kwargs)
+    # The same sampling call with the same scale from the same seed: identical tensors.
+    assert torch.equal(w_ours, w_torch)
+
+
+def test_uniform_bounds_respected():
+    w = torch.empty(SHAPE)
+    torch.manual_seed(0)
+    init.xavier_uniform_(w)
+    a = math.sqrt(6 / (fan_in + fan_out))
+    assert w.abs().max().item() <= a
+    assert w.abs().max().item() > 0.99 * a  # and the range is used, not a narrower one
+
+
+def test_generator_argument_gives_reproducible_draws():
+    for fn in (init.xavier_normal_, init.xavier_uniform_, init.kaiming_normal_, init.kaiming_uniform_,
+               init.lecun_normal_, init.lecun_uniform_, init.normal_, init.uniform_):
+        a = fn(torch.empty(20, 30), generator=torch.Generator().manual_seed(3))
+        b = fn(torch.empty(20, 30), generator=torch.Generator().manual_seed(3))
+        c = fn(torch.empty(20, 30), generator=torch.Generator().manual_seed(4))
+        assert torch.equal(a, b)
+        assert not torch.equal(a, c)
+
+
+@pytest.mark.parametrize("shape", [(7, 5), (8, 3, 5), (16, 4, 3, 3), (6, 2, 3, 4, 5), (1, 9)])
+def test_fans_match_torch(shape):
+    w = torch.empty(shape)
+    assert init.calculate_fan_in_and_fan_out(w) == nn.init._calculate_fan_in_and_fan_out(w)
+
+
+def test_fans_of_conv_weight_by_hand():
+    conv = nn.Conv2d(in_channels=3, out_channels=8, kernel_size=(5, 4))
+    assert init.calculate_fan_in_and_fan_out(conv.weight) == (3 * 5 * 4, 8 * 5 * 4)
+
+
+def test_fans_of_1d_tensor_raise_naming_shape():
+    with pytest.raises(ValueError, match=r"\(5,\)"):
+        init.calculate_fan_in_and_fan_out(torch.empty(5))
+    with pytest.raises(ValueError, match="shape"):
+        init.xavier_uniform_(torch.empty(5))
+
+
+@pytest.mark.parametrize(
+    "nonlinearity, param",
+    [("linear", None), ("conv1d", None), ("conv2d", None), ("conv3d", None), ("sigmoid", None), ("tanh", None),
+     ("relu", None), ("leaky_relu", None), ("leaky_relu", 0.2), ("leaky_relu", 1), ("selu", None)],
+)
+def test_gain_matches_torch(nonlinearity, param):
+    assert init.calculate_gain(nonlinearity, param) == pytest.approx(nn.init.calculate_gain(nonlinearity, param))
+
+
+def test_gain_values_by_hand():
+    assert init.calculate_gain("tanh") == pytest.approx(5 / 3)
+    assert init.calculate_gain("relu") == pytest.approx(math.sqrt(2))
+    assert init.calculate_gain("leaky_relu", 0.5) == pytest.approx(math.sqrt(2 / 1.25))
+    assert init.calculate_gain("selu") == pytest.approx(0.75)
+
+
+def test_unknown_nonlinearity_raises_naming_it():
+    with pytest.raises(ValueError, match="swish"):
+        init.calculate_gain("swish")
+    with pytest.raises(ValueError, match="swish"):
+        init.kaiming_normal_(torch.empty(4, 4), nonlinearity="swish")
+    with pytest.raises(ValueError, match="slope"):
+        init.calculate_gain("leaky_relu", "0.1")
+
+
+def test_bad_mode_raises():
+    with pytest.raises(ValueError, match="fan_avg"):
+        init.kaiming_normal_(torch.empty(4, 4), mode="fan_avg")
+    with pytest.raises(ValueError, match="mode"):
+        init.kaiming_uniform_(torch.empty(4, 4), mode="in")
+
+
+def test_bad_basic_arguments_raise():
+    with pytest.raises(ValueError, match="std"):
+        init.normal_(torch.empty(3), std=-1.0)
+    with pytest.raises(ValueError, match="a <= b"):
+        init.uniform_(torch.empty(3), a=1.0, b=0.0)
+
+
+def test_constant_fills():
+    w = torch.empty(3, 4)
+    assert init.constant_(w, 0.25) is w and torch.all(w == 0.25)
+    assert torch.all(init.zeros_(w) == 0)
+    assert torch.all(init.ones_(w) == 1)
+
+
+ALL_INITIALIZERS = [
+    init.zeros_, init.ones_, functools.partial(init.constant_, val=2.0), init.normal_, init.uniform_,
+    init.lecun_normal_, init.lecun_uniform_, init.xavier_normal_, init.xavier_uniform_,
+    init.kaiming_normal_, init.kaiming_uniform_,
+]
+
+
+@pytest.mark.parametrize("fn", ALL_INITIALIZERS)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_keeps_device_and_dtype_and_works_on_parameters(fn, dtype):
+    layer = nn.Linear(6, 4).to(dtype)
+    w = fn(layer.weight)
+    assert w is layer.weight  # in place on the parameter (no autograd error thanks to no_grad)
+    assert w.dtype == dtype and w.device == layer.weight.device
+    assert w.requires_grad  # still a trainable parameter
+
+
+def test_float64_statistics():
+    w = torch.empty(SHAPE, dtype=torch.float64)
+    torch.manual_seed(0)
+    init.kaiming_normal_(w)
+    assert w.dtype == torch.float64
+    assert_mean_std(w, math.sqrt(2 / fan_in))
+
+
+class SmallCNN(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3)
+        self.norm = nn.BatchNorm2d(4)
+        self.fc = nn.Linear(4 * 6 * 6, 10)
+
+    def forward(self, x):  # (batch, 1, 8, 8) -> (batch, 10)
+        h = torch.relu(self.norm(self.conv(x)))
+        return self.fc(h.flatten(1))  # (batch, 4, 6, 6) -> (batch, 144)
+
+
+@pytest.mark.parametrize("scheme", sorted(init.SCHEMES))
+def test_init_model_by_name_matches_per_layer_calls(scheme):
+    model = SmallCNN()
+    torch.manual_seed(5)
+    assert init.init_model_(model, scheme, nonlinearity="tanh") is model
+    # model.apply visits children in registration order: conv, norm, fc (then the model itself)
+    expected = SmallCNN()
+    torch.manual_seed(5)
+    for layer in (expected.conv, expected.fc):
+        init.SCHEMES[scheme](layer.weight, "tanh")
+    for layer in (model.conv, model.fc):
+        assert torch.all(layer.bias == 0)
+    torch.testing.assert_close(model.conv.weight, expected.conv.weight)
+    torch.testing.assert_close(model.fc.weight, expected.fc.weight)
+    # the normalization layer keeps its scale 1 and shift 0
+    assert torch.all(model.norm.weight == 1) and torch.all(model.norm.bias == 0)
+
+
+def test_init_model_named_scheme_statistics():
+    model = mlp(500, [800, 800], 10)
+    torch.manual_seed(0)
+    init.init_model_(model, "xavier_uniform", nonlinearity="tanh")
+    w = model.blocks[1].linear.weight
+    std = 5 / 3 * math.sqrt(2 / (800 + 800))
+    assert abs(w.double().std().item() - std) < 0.01 * std
+
+
+def test_init_model_with_callable_and_errors():
+    model = mlp(3, [4, 4], 2)
+    init.init_model_(model, functools.partial(init.constant_, val=0.5))
+    for module in model.modules():
+        if isinstance(module, nn.Linear):
+            assert torch.all(module.weight == 0.5) and torch.all(module.bias == 0)
+    with pytest.raises(ValueError, match="he_normal"):
+        init.init_model_(model, "he_normal")
+    with pytest.raises(ValueError, match="swish"):
+        init.init_model_(model, "kaiming_normal", nonlinearity="swish")
+    with pytest.raises(ValueError, match="scheme"):
+        init.init_model_(model, 3)
+
+
+def test_mlp_accepts_our_initializers():
+    torch.manual_seed(0)
+    model = mlp(1000, [1000], 10, init=init.kaiming_normal_)
+    w = model.blocks[0].linear.weight
+    assert abs(w.double().std().item() - math.sqrt(2 / 1000)) < 0.01 * math.sqrt(2 / 1000)
+    assert torch.all(model.blocks[0].linear.bias == 0)
+    model = mlp(8, [8], 2, init=functools.partial(init.xavier_uniform_, gain=init.calculate_gain("tanh")))
+    bound = 5 / 3 * math.sqrt(6 / 16)
+    assert model.blocks[0].linear.weight.abs().max().item() <= bound
