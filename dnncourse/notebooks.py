@@ -124,6 +124,7 @@ def normalize(nb: nbformat.NotebookNode, root: Path | None = None) -> nbformat.N
     if root is not None and nb.cells and nb.cells[0].cell_type == "code":
         if nb.cells[0].source.startswith(_SETUP_MARKER):
             nb.cells[0].source = setup_cell_source(root)
+            nb.cells[0].metadata["tags"] = ["remove-cell"]  # runs on Colab; the site shows no install step
     return nb
 
 

@@ -44,6 +44,7 @@ def test_chapter_starts_with_the_colab_setup_cell_and_asks_for_a_gpu(path):
     assert nb.cells[0].source == setup_cell_source(ROOT), "run `dnncourse execute` to sync the setup cell"
     url, branch = repository(ROOT)
     assert f"git+{url}@{branch}" in nb.cells[0].source
+    assert nb.cells[0].metadata["tags"] == ["remove-cell"]
     assert nb.metadata["accelerator"] == "GPU"
     assert nb.cells[1].cell_type == "markdown" and nb.cells[1].source.startswith("# ")
 
