@@ -70,7 +70,8 @@ def global_grad_norm(parameters: torch.Tensor | Iterable[torch.Tensor], norm_typ
     grads = _grads(parameters)
     if not grads:
         return torch.tensor(0.0)
-    per_tensor = torch.stack([torch.linalg.vector_norm(g.detach(), norm_type) for g in grads])  # (k,)
+    device = grads[0].device  # parameters may live on several devices: gather the k norms on the first
+    per_tensor = torch.stack([torch.linalg.vector_norm(g.detach(), norm_type).to(device) for g in grads])  # (k,)
     return torch.linalg.vector_norm(per_tensor, norm_type)
 
 

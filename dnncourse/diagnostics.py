@@ -31,6 +31,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.axes import Axes
+from matplotlib.ticker import MaxNLocator
 from torch import nn
 
 __all__ = ["ACTIVATION_TYPES", "LayerStats", "GradientFlowInspector", "gradient_norms", "histogram"]
@@ -63,14 +64,19 @@ class LayerStats:
     post_std: float | None = None
     post_hist: tuple[np.ndarray, np.ndarray] | None = None
     grad_hist: tuple[np.ndarray, np.ndarray] | None = None  # histogram of dL/dz
+    grad_log_hist: tuple[np.ndarray, np.ndarray] | None = None  # histogram of log10|dL/dz| over non-zero entries
     weight_grad_hist: tuple[np.ndarray, np.ndarray] | None = None  # histogram of dL/dW
     activation: str | None = None  # class name of the following activation module
     extra: dict = field(default_factory=dict)
 
 
 def histogram(values: torch.Tensor, bins: int = 50, range: tuple[float, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Histogram of a tensor on its own device, returned as NumPy ``(counts, edges)`` on the CPU."""
-    v = values.detach().reshape(-1).float()  # (n,)
+    """Histogram of a tensor as NumPy ``(counts, edges)``, ``len(edges) == bins + 1``.
+
+    Computed on the CPU: ``torch.histc`` has no deterministic CUDA kernel, and the course runs with
+    deterministic algorithms switched on.
+    """
+    v = values.detach().reshape(-1).float().cpu()  # (n,)
     v = v[torch.isfinite(v)]
     if range is None:
         lo, hi = (float(v.min()), float(v.max())) if v.numel() else (0.0, 1.0)
@@ -81,7 +87,7 @@ def histogram(values: torch.Tensor, bins: int = 50, range: tuple[float, float] |
         lo, hi = lo - 0.5, hi + 0.5
     counts = torch.histc(v, bins=bins, min=lo, max=hi)
     edges = np.linspace(lo, hi, bins + 1)
-    return counts.cpu().numpy().astype(np.int64), edges
+    return counts.numpy().astype(np.int64), edges
 
 
 def _first_tensor(output):
@@ -211,6 +217,8 @@ class GradientFlowInspector:
                 g = grad.detach().float()
                 record.grad_norm = float(g.norm())
                 record.grad_hist = histogram(g, self.bins)
+                magnitude = g.abs().reshape(-1)  # (n,)
+                record.grad_log_hist = histogram(torch.log10(magnitude[magnitude > 0]), self.bins)
 
             self._tensor_handles.append(z.register_hook(grad_hook))
 
@@ -261,6 +269,7 @@ class GradientFlowInspector:
         (line,) = ax.plot(depth, std, marker="o", ms=3, color=color, label=f"{tag}std")
         ax.plot(depth, mean, ls="--", marker="s", ms=3, color=line.get_color(), label=f"{tag}mean")
         ax.set_xlabel("layer (depth)")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel("activation statistic")
         ax.set_title("Layer outputs: mean and standard deviation" if which == "output" else "Activations: mean and standard deviation")
         ax.legend()
@@ -286,6 +295,7 @@ class GradientFlowInspector:
         if logy:
             ax.set_yscale("log")
         ax.set_xlabel("layer (depth)")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(r"$\|\partial L/\partial W^{(l)}\|_2$" if which == "weight" else "gradient norm")
         ax.set_title("Gradient norm per layer")
         if label is not None or which == "both":
@@ -298,6 +308,7 @@ class GradientFlowInspector:
         depth, dead = self._values("dead_fraction")
         ax.plot(depth, 100 * dead, marker="o", ms=3, color=color, label=label)
         ax.set_xlabel("layer (depth)")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel("dead units (%)")
         ax.set_title("Dead units per layer")
         if label is not None:
@@ -311,12 +322,14 @@ class GradientFlowInspector:
         Args:
             which: ``"activation"`` (output of the activation after each layer, falling back to the
                 layer output when none follows), ``"output"`` (layer outputs :math:`z`), ``"gradient"``
-                (:math:`\\partial L/\\partial z`) or ``"weight_gradient"`` (:math:`\\partial L/\\partial W`).
+                (:math:`\\partial L/\\partial z`), ``"gradient_log10"`` (:math:`\\log_{10}\\lvert\\partial L/\\partial z\\rvert`
+                over the non-zero entries: vanishing gradients show as a shift to the left) or
+                ``"weight_gradient"`` (:math:`\\partial L/\\partial W`).
             layers: indices (0-based, as in ``LayerStats.index``) of the layers to draw; default all.
             density: normalise each histogram to unit area.
         """
         attributes = {"activation": "post_hist", "output": "act_hist", "gradient": "grad_hist",
-                      "weight_gradient": "weight_grad_hist"}
+                      "gradient_log10": "grad_log_hist", "weight_gradient": "weight_grad_hist"}
         if which not in attributes:
             raise ValueError(f"which must be one of {sorted(attributes)}, got {which!r}")
         ax = ax if ax is not None else plt.gca()
@@ -332,7 +345,7 @@ class GradientFlowInspector:
             heights = counts / max(counts.sum() * np.diff(edges).mean(), 1e-300) if density else counts
             ax.stairs(heights, edges, color=c, lw=1.5, label=f"layer {record.index + 1}")
         xlabels = {"activation": "activation value", "output": "layer output $z$", "gradient": r"$\partial L/\partial z$",
-                   "weight_gradient": r"$\partial L/\partial W$"}
+                   "gradient_log10": r"$\log_{10}|\partial L/\partial z|$", "weight_gradient": r"$\partial L/\partial W$"}
         ax.set_xlabel(xlabels[which])
         ax.set_ylabel("density" if density else "count")
         ax.set_title(f"Per-layer histograms ({which.replace('_', ' ')})")

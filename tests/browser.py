@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import http.server
 import os
+import re
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -147,8 +148,8 @@ def inspect_page(browser, url: str, screenshot: Path | None = None) -> list[str]
     for image in page.evaluate(_IMAGES):
         if not image["ok"]:
             problems.append(f"image did not load: {image['src']}")
-        elif not image["alt"].strip() and "_images" not in (image["src"] or "") and "logo" not in (image["src"] or ""):
-            problems.append(f"figure without alt text: {image['src']}")
+        elif not image["alt"].strip() or re.search(r"\.(png|jpe?g|svg|gif)$", image["alt"].strip()):
+            problems.append(f"figure without alt text (set the cell's mystnb.image.alt metadata): {image['src']}")
     problems += check_animations(page)
     if screenshot is not None:
         screenshot.parent.mkdir(parents=True, exist_ok=True)

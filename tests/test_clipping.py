@@ -2,10 +2,18 @@
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
-from dnncourse.clipping import clip_by_norm, clip_by_value, clip_grad_norm_, clip_grad_value_, global_grad_norm
+from dnncourse.clipping import (
+    clip_by_norm,
+    clip_by_value,
+    clip_grad_norm_,
+    clip_grad_value_,
+    clipped_gradient_descent,
+    global_grad_norm,
+)
 
 G = torch.tensor([0.9, 3.2, 150.0, -2.1, 0.3], dtype=torch.float64)  # the chapter's example
 
@@ -134,3 +142,22 @@ def test_device_and_dtype_kept():
         p.grad = g.clone()
         total = clip_grad_norm_([p], 1.0)
         assert p.grad.dtype == dtype and total.device == p.device
+
+
+def test_clipped_gradient_descent_against_plain_loop_and_step_bound():
+    from dnncourse.landscapes import cliff
+    from dnncourse.trajectories import gradient_descent
+
+    surface = cliff(sharpness=0.02)
+    plain = clipped_gradient_descent(surface.grad, surface.start, 0.2, 30)
+    np.testing.assert_allclose(plain, gradient_descent(surface, 0.2, 30), rtol=1e-12)  # independent loop
+    by_norm = clipped_gradient_descent(surface.grad, surface.start, 0.2, 30, max_norm=1.0)
+    assert by_norm.shape == (31, 2) and tuple(by_norm[0]) == surface.start
+    assert np.linalg.norm(np.diff(by_norm, axis=0), axis=1).max() <= 0.2 + 1e-12
+    assert np.linalg.norm(np.diff(plain, axis=0), axis=1).max() > 5  # the cliff throws the plain run
+    by_value = clipped_gradient_descent(surface.grad, surface.start, 0.2, 30, clip_value=0.5)
+    assert np.abs(np.diff(by_value, axis=0)).max() <= 0.1 + 1e-12
+    with pytest.raises(ValueError, match="lr"):
+        clipped_gradient_descent(surface.grad, surface.start, -0.1, 3)
+    with pytest.raises(ValueError, match="not both"):
+        clipped_gradient_descent(surface.grad, surface.start, 0.1, 3, max_norm=1.0, clip_value=1.0)

@@ -52,6 +52,10 @@ def test_sequential_stats_match_manual_computation():
         assert s.act_mean == pytest.approx(z.mean().item(), rel=1e-5, abs=1e-7)
         assert s.act_std == pytest.approx(z.std().item(), rel=1e-5)
         assert s.grad_norm == pytest.approx(z.grad.norm().item(), rel=1e-5)
+        nonzero = z.grad.abs()[z.grad != 0]
+        log_counts, log_edges = s.grad_log_hist
+        assert log_counts.sum() == nonzero.numel()
+        assert log_edges[0] == pytest.approx(torch.log10(nonzero.min()).item(), rel=1e-5)
         assert s.weight_grad_norm == pytest.approx(grads[f"{s.name}.weight"].norm().item(), rel=1e-5)
         counts, edges = s.act_hist
         assert counts.sum() == z.numel() and len(edges) == 11
@@ -172,3 +176,18 @@ def test_device_and_dtype_kept():
         out.sum().backward()
     assert out.dtype == torch.float64 and out.device == x.device
     assert all(isinstance(s.grad_norm, float) for s in inspector.stats())
+
+
+def test_activation_after_batch_norm_is_credited_to_the_linear_layer():
+    torch.manual_seed(0)
+    model = mlp(4, [8, 8], 2, activation="relu", norm="batch")
+    x = torch.randn(32, 4)
+    with GradientFlowInspector(model) as inspector:
+        model(x).sum().backward()
+    stats = inspector.stats()
+    assert [s.activation for s in stats] == ["ReLU", "ReLU", None]
+    hidden = model.hidden(x)
+    for s, h in zip(stats, hidden):
+        assert s.post_mean == pytest.approx(h.mean().item(), rel=1e-5)
+        assert s.dead_fraction == pytest.approx((h == 0).all(dim=0).float().mean().item())
+    assert _no_hooks(model)

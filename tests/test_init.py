@@ -160,13 +160,17 @@ ALL_INITIALIZERS = [
 ]
 
 
+DEVICES = ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
+
+
 @pytest.mark.parametrize("fn", ALL_INITIALIZERS)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_keeps_device_and_dtype_and_works_on_parameters(fn, dtype):
-    layer = nn.Linear(6, 4).to(dtype)
+@pytest.mark.parametrize("device", DEVICES)
+def test_keeps_device_and_dtype_and_works_on_parameters(fn, dtype, device):
+    layer = nn.Linear(6, 4).to(device=device, dtype=dtype)
     w = fn(layer.weight)
     assert w is layer.weight  # in place on the parameter (no autograd error thanks to no_grad)
-    assert w.dtype == dtype and w.device == layer.weight.device
+    assert w.dtype == dtype and w.device.type == device
     assert w.requires_grad  # still a trainable parameter
 
 
@@ -240,3 +244,70 @@ def test_mlp_accepts_our_initializers():
     model = mlp(8, [8], 2, init=functools.partial(init.xavier_uniform_, gain=init.calculate_gain("tanh")))
     bound = 5 / 3 * math.sqrt(6 / 16)
     assert model.blocks[0].linear.weight.abs().max().item() <= bound
+
+
+# ---------------------------------------------------------------------------------------------------
+# The chapter's graded exercises (dnncourse/exercises/initialization.py): the library passes them, and
+# the classic mistakes fail them.
+# ---------------------------------------------------------------------------------------------------
+
+from dnncourse.exercises import evaluate_function, get  # noqa: E402
+
+
+def _seed_xavier_missing_sqrt(tensor, gain=1.0):
+    fan_in, fan_out = init.calculate_fan_in_and_fan_out(tensor)
+    a = gain * math.sqrt(6.0) / (fan_in + fan_out)  # the square root stops too early
+    with torch.no_grad():
+        return tensor.uniform_(-a, a)
+
+
+def _xavier_normal_instead(tensor, gain=1.0):
+    return init.xavier_normal_(tensor, gain=gain)
+
+
+def _he_with_fans_swapped(tensor, mode="fan_in"):
+    return init.kaiming_normal_(tensor, mode="fan_out" if mode == "fan_in" else "fan_in")
+
+
+def _he_uniform_instead(tensor, mode="fan_in"):
+    return init.kaiming_uniform_(tensor, mode=mode)
+
+
+def _he_variance_as_std(tensor, mode="fan_in"):
+    fan_in, fan_out = init.calculate_fan_in_and_fan_out(tensor)
+    with torch.no_grad():
+        return tensor.normal_(0.0, 2.0 / (fan_in if mode == "fan_in" else fan_out))
+
+
+def _he_not_returned(tensor, mode="fan_in"):
+    init.kaiming_normal_(tensor, mode=mode)
+
+
+def _fans_without_kernel(tensor):
+    return tensor.shape[1], tensor.shape[0]
+
+
+@pytest.mark.parametrize("exercise_id, reference", [
+    ("fan_in_and_fan_out", init.calculate_fan_in_and_fan_out),
+    ("xavier_uniform", init.xavier_uniform_),
+    ("kaiming_normal", init.kaiming_normal_),
+])
+def test_exercises_pass_with_the_library(exercise_id, reference):
+    for seed in range(5):
+        verdict = evaluate_function(get(exercise_id), reference, seed=seed)
+        assert verdict.status == "passed", verdict.messages
+
+
+@pytest.mark.parametrize("exercise_id, wrong, message", [
+    ("fan_in_and_fan_out", _fans_without_kernel, "expected 75"),
+    ("xavier_uniform", _seed_xavier_missing_sqrt, "bound"),
+    ("xavier_uniform", _xavier_normal_instead, "outside the bound"),
+    ("kaiming_normal", _he_with_fans_swapped, "standard deviation"),
+    ("kaiming_normal", _he_uniform_instead, "two standard deviations"),
+    ("kaiming_normal", _he_variance_as_std, "standard deviation"),
+    ("kaiming_normal", _he_not_returned, "returned None"),
+])
+def test_exercises_reject_classic_mistakes(exercise_id, wrong, message):
+    verdict = evaluate_function(get(exercise_id), wrong, seed=0)
+    assert verdict.status == "failed"
+    assert any(message in m for m in verdict.messages), verdict.messages
