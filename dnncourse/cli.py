@@ -42,6 +42,13 @@ def _release(args: argparse.Namespace) -> int:
     from dnncourse.release import release_all
 
     root = book_root()
+    if args.solutions_toc:
+        from dnncourse.release import solutions_toc
+
+        toc, config = solutions_toc(root)
+        print(f"wrote {toc.relative_to(root)} and {config.relative_to(root)}; build the instructors' edition with")
+        print(f"  jupyter-book build . --toc {toc.relative_to(root)} --config {config.relative_to(root)} --path-output _build/solutions")
+        return 0
     for written in release_all(root):
         print(f"wrote {written.relative_to(root)}")
     return 0
@@ -61,6 +68,10 @@ def main(argv: list[str] | None = None) -> int:
     execute.add_argument("-v", "--verbose", action="store_true", help="print every cell's time")
     execute.set_defaults(run=_execute)
     release = commands.add_parser("release", help="regenerate the student editions book/*.ipynb")
+    release.add_argument(
+        "--solutions-toc", action="store_true",
+        help="instead, write _build/solutions/_toc.yml and _config.yml for the instructors' solutions edition",
+    )
     release.set_defaults(run=_release)
     commands.add_parser("grade", help="grade a folder of submitted notebooks (dnncourse grade --help)")
     args = parser.parse_args(argv)

@@ -38,7 +38,7 @@ CORRECT = {
     return float(np.mean(logits.argmax(axis=1) == labels))
     # END SOLUTION''',
 }
-POINTS = {"softmax": 2, "cross_entropy": 3, "accuracy": 1}
+POINTS = {exercise_id: all_exercises()[exercise_id].points for exercise_id in CORRECT}
 MAX = sum(POINTS.values())
 SETUP = "import numpy as np\nfrom dnncourse.exercises import check"
 
@@ -63,7 +63,6 @@ def moved_and_duplicated() -> nbformat.NotebookNode:
     nb.cells.insert(1, last)
     nb.cells.insert(1, wrong)
     nb.cells.append(unknown)
-    nb.cells[-2].source = "%time\n!echo hello\n" + nb.cells[-2].source.replace("\n", "\n", 1)
     for cell in nb.cells:
         if cell.source.startswith("# EXERCISE: softmax\ndef softmax(logits):\n    # BEGIN"):
             cell.source = cell.source.replace("    z = ", "    %time\n    !ls\n    z = ")
@@ -73,14 +72,13 @@ def moved_and_duplicated() -> nbformat.NotebookNode:
 FORGE = '''import json, os, glob
 def softmax(logits):
     raise NotImplementedError
-# Find the job file from the command line, then claim full marks everywhere it can.
-argv = open("/proc/self/cmdline", "rb").read().split(b"\\0")
-job = json.load(open(argv[3].decode()))
+# Find the results folder next to the working directory, then claim full marks everywhere it can.
+(results,) = glob.glob("../results-*")
 for i in range(3):
-    with open(os.path.join(job["results"], f"{i}.json"), "w") as f:
+    with open(os.path.join(results, f"{i}.json"), "w") as f:
         json.dump({"status": "ran", "reason": "", "case_errors": {}}, f)
     for k in range(10):
-        np.savez(os.path.join(job["results"], f"{i}-{k}.npz"), a=np.zeros(1), structure=np.asarray('"a"'))
+        np.savez(os.path.join(results, f"{i}-{k}.npz"), a=np.zeros(1), structure=np.asarray('"a"'))
 open("grades.csv", "w").write("file,total\\nforged.ipynb,6\\n")
 open("passed.json", "w").write('{"status": "passed"}')'''
 
@@ -251,8 +249,9 @@ def test_find_exercise_cells_takes_the_last_occurrence():
         {"cell_type": "markdown", "source": "# EXERCISE: b\nnot code"},
         {"cell_type": "code", "source": ["\n", "# EXERCISE: a\n", "second"]},
         {"cell_type": "code", "source": "x = 1  # EXERCISE: c"},
+        {"cell_type": "code", "source": "%%time\n# EXERCISE: d\nthird"},
     ]
-    assert grader.find_exercise_cells(cells) == {"a": "\n# EXERCISE: a\nsecond"}
+    assert grader.find_exercise_cells(cells) == {"a": "\n# EXERCISE: a\nsecond", "d": "%%time\n# EXERCISE: d\nthird"}
 
 
 def test_clean_code_drops_shell_magic_and_check_import_keeping_line_numbers():
@@ -348,3 +347,17 @@ def test_the_grader_is_reachable_from_the_dnncourse_command(tmp_path, capsys):
     assert main(["grade", str(tmp_path / "nowhere")]) == 2
     assert "no such folder" in capsys.readouterr().err
     assert sys.executable  # the runner is started with this interpreter
+
+
+def test_answer_files_that_would_decompress_to_too_much_are_refused(tmp_path):
+    np.savez_compressed(tmp_path / "bomb.npz", a=np.zeros(10_000), structure=np.asarray('"a"'))
+    with pytest.raises(ValueError, match="more than 1000 bytes"):
+        decode_answer(tmp_path / "bomb.npz", max_bytes=1000)
+
+
+def test_without_the_fork_server_the_runner_is_started_directly(tmp_path):
+    nbformat.write(notebook(accuracy="def accuracy(logits, labels):\n    return 0.5"), tmp_path / "a.ipynb")
+    exercises = [all_exercises()[exercise_id] for exercise_id in CORRECT]
+    result = grader.grade_submission(tmp_path / "a.ipynb", "a.ipynb", exercises, grader.Settings(seed=3), server=None)
+    assert [e.status for e in result.exercises.values()] == ["passed", "passed", "failed"]
+    assert result.total == POINTS["softmax"] + POINTS["cross_entropy"] + result.exercises["accuracy"].points

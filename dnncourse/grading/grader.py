@@ -36,6 +36,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
@@ -65,6 +66,7 @@ __all__ = [
 RUNNER = Path(__file__).with_name("runner.py")
 EXERCISE_LINE = re.compile(r"^#\s*EXERCISE:\s*(?P<id>[\w.-]+)\s*$")
 STATUSES = ("passed", "failed", "not-attempted", "error", "timeout", "flagged")
+_OUR_PROBLEMS = ("grader error:", "the grading process did not start")  # reasons that are not the student's doing
 
 
 class GradingError(RuntimeError):
@@ -147,14 +149,16 @@ def read_notebook(path: Path) -> list[dict[str, Any]]:
 def find_exercise_cells(cells: list[dict[str, Any]]) -> dict[str, str]:
     """Exercise id -> source of the code cell marked ``# EXERCISE: <id>`` (the last one if repeated).
 
-    The marker is the cell's first non-blank line, so cells moved or duplicated by the student are found.
+    The marker is the cell's first line that is neither blank nor a magic (``%%time``), so cells moved
+    or duplicated by the student are found.
     """
     found: dict[str, str] = {}
     for cell in cells:
         if cell.get("cell_type") != "code":
             continue
         source = _cell_source(cell)
-        first = next((line.strip() for line in source.splitlines() if line.strip()), "")
+        lines = (line.strip() for line in source.splitlines())
+        first = next((line for line in lines if line and not line.startswith(("%", "!"))), "")
         match = EXERCISE_LINE.match(first)
         if match:
             found.pop(match["id"], None)  # keep the notebook order of the last occurrences
@@ -272,12 +276,86 @@ class _Run:
     log_tail: str
 
 
+class ForkServer:
+    """One ``runner.py --serve`` process that has imported NumPy and PyTorch and forks a runner per request.
+
+    Use as a context manager; :meth:`spawn` returns the new runner's process-group id.
+    """
+
+    def __init__(self, settings: Settings):
+        self.home = Path(tempfile.mkdtemp(prefix="dnncourse-grade-server-"))
+        self.log = self.home / "server.log"
+        self.lock = threading.Lock()
+        with open(self.log, "wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-I", str(RUNNER), "--serve"],
+                cwd=self.home,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                env=_environment(self.home),
+                start_new_session=True,
+                text=True,
+            )
+        ready = _read_line(self.process, settings.startup_timeout)
+        if ready != "ready":
+            output = _tail(self.log) or "(none)"
+            self.close()
+            raise GradingError(f"the grading process cannot run here (it must import NumPy and PyTorch); its output:\n{output}")
+
+    def spawn(self, request: dict[str, Any]) -> int | None:
+        """Fork a runner for ``request``; None if the server is gone (the caller starts a runner itself)."""
+        with self.lock:
+            if self.process.poll() is not None:
+                return None
+            try:
+                self.process.stdin.write(json.dumps(request) + "\n")
+                self.process.stdin.flush()
+                answer = _read_line(self.process, 30.0)
+            except OSError:
+                return None
+        return int(answer) if answer.isdigit() else None
+
+    def close(self) -> None:
+        try:
+            self.process.stdin.close()
+        except OSError:
+            pass
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            _kill(self.process)
+        shutil.rmtree(self.home, ignore_errors=True)
+
+    def __enter__(self) -> ForkServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _read_line(process: subprocess.Popen, timeout: float) -> str:
+    """One line from the process's stdout, or "" after ``timeout`` seconds or at its end."""
+    box: list[str] = []
+    reader = threading.Thread(target=lambda: box.append(process.stdout.readline()), daemon=True)
+    reader.start()
+    reader.join(timeout)
+    return box[0].strip() if box else ""
+
+
 def _kill(process: subprocess.Popen) -> None:
     try:
         os.killpg(process.pid, signal.SIGKILL)  # the whole session: children the student started too
     except ProcessLookupError:
         pass
     process.wait()
+
+
+def _killpg(group: int) -> None:
+    try:
+        os.killpg(group, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def _tail(path: Path, size: int = 1500) -> str:
@@ -289,42 +367,60 @@ def _tail(path: Path, size: int = 1500) -> str:
         return ""
 
 
-def _run_runner(job: Path, indices: list[int], results: Path, scratch: Path, settings: Settings) -> _Run:
-    """Start the runner on ``indices`` and watch it: a fresh clock for each exercise it starts."""
+def _run_runner(job: Path, indices: list[int], results: Path, scratch: Path, settings: Settings, server: ForkServer | None = None) -> _Run:
+    """Run the runner on ``indices`` and watch it: a fresh clock for each exercise it starts.
+
+    The runner is forked by ``server`` when there is one (no import cost), else started directly; either
+    way it leads its own process group, which is killed on a timeout and when it ends.
+    """
     log = job.parent / "output.log"
-    command = [sys.executable, "-I", str(RUNNER), str(job), *map(str, indices)]
-    with open(log, "ab") as output:
-        process = subprocess.Popen(
-            command,
-            cwd=scratch,
-            stdin=subprocess.DEVNULL,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            env=_environment(scratch),
-            start_new_session=True,
+    status = job.parent / f"status-{secrets.token_hex(4)}.json"
+    group, process = None, None
+    if server is not None:
+        group = server.spawn(
+            {"job": str(job), "indices": indices, "scratch": str(scratch), "log": str(log), "env": _environment(scratch), "status": str(status)}
         )
+    if group is None:
+        with open(log, "ab") as output:
+            process = subprocess.Popen(
+                [sys.executable, "-I", str(RUNNER), str(job), *map(str, indices)],
+                cwd=scratch,
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                env=_environment(scratch),
+                start_new_session=True,
+            )
+        group = process.pid
+
+    def finished() -> int | None | bool:
+        if process is not None:
+            code = process.poll()
+            return False if code is None else code
+        if status.is_file():
+            try:
+                return json.loads(status.read_text())["returncode"]
+            except (ValueError, KeyError, OSError):
+                return False
+        return False
+
     deadline = time.monotonic() + settings.startup_timeout
-    current, started = None, False
+    current = None
     while True:
-        try:
-            returncode = process.wait(timeout=0.05)
+        returncode = finished()
+        if returncode is not False:
             break
-        except subprocess.TimeoutExpired:
-            pass
-        if not started and (results / "ready").exists():
-            started = True
+        time.sleep(0.02)
         running = next((i for i in reversed(indices) if (results / f"{i}.start").exists()), None)
         if running is not None and running != current:
             current, deadline = running, time.monotonic() + settings.timeout
         if time.monotonic() > deadline:
-            _kill(process)
-            return _Run(process.returncode, started, current if current is not None else -1, _tail(log))
-    # Stray children in the session die with it.
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    return _Run(returncode, started or (results / "ready").exists(), None, _tail(log))
+            _killpg(group)
+            if process is not None:
+                process.wait()
+            return _Run(None, (results / "ready").exists(), current if current is not None else -1, _tail(log))
+    _killpg(group)  # stray children in the session die with it
+    return _Run(returncode, (results / "ready").exists(), None, _tail(log))
 
 
 def _death_reason(run: _Run) -> str:
@@ -370,7 +466,7 @@ def _judge(exercise: Exercise, cases: list[Case], index: int, results: Path) -> 
     return ExerciseResult(points, exercise.points, "failed", f"{passed} of {total} cases passed; first failure: {failures[0]}", passed, total)
 
 
-def grade_submission(path: Path, name: str, exercises: list[Exercise], settings: Settings) -> SubmissionResult:
+def grade_submission(path: Path, name: str, exercises: list[Exercise], settings: Settings, server: ForkServer | None = None) -> SubmissionResult:
     """Grade one notebook against ``exercises``; never raises for anything the submission does."""
     result = SubmissionResult(name, submission_seed(settings.seed, name))
     try:
@@ -398,12 +494,12 @@ def grade_submission(path: Path, name: str, exercises: list[Exercise], settings:
             continue
         to_run.append((exercise, code))
     if to_run:
-        _run_exercises(result, to_run, settings)
+        _run_exercises(result, to_run, settings, server)
     result.exercises = {exercise.id: result.exercises[exercise.id] for exercise in exercises}  # column order
     return result
 
 
-def _run_exercises(result: SubmissionResult, to_run: list[tuple[Exercise, str]], settings: Settings) -> None:
+def _run_exercises(result: SubmissionResult, to_run: list[tuple[Exercise, str]], settings: Settings, server: ForkServer | None) -> None:
     work = Path(tempfile.mkdtemp(prefix="dnncourse-grade-"))
     try:
         job_dir, scratch = work / "job", work / "scratch"
@@ -439,7 +535,7 @@ def _run_exercises(result: SubmissionResult, to_run: list[tuple[Exercise, str]],
         )
         pending = list(range(len(to_run)))
         while pending:
-            run = _run_runner(job, pending, results, scratch, settings)
+            run = _run_runner(job, pending, results, scratch, settings, server)
             if not run.started and not any((results / f"{i}.start").exists() for i in pending):
                 detail = run.log_tail.splitlines()[-1] if run.log_tail else "no output"
                 for i in pending:
@@ -523,7 +619,7 @@ def check_references(exercises: list[Exercise], seed: int) -> None:
                 ) from error
 
 
-def smoke_test(settings: Settings) -> None:
+def smoke_test(settings: Settings, server: ForkServer | None = None) -> None:
     """Start the runner once with no exercises: it must import NumPy and PyTorch and set its limits."""
     work = Path(tempfile.mkdtemp(prefix="dnncourse-grade-smoke-"))
     try:
@@ -533,7 +629,7 @@ def smoke_test(settings: Settings) -> None:
         job = work / "job" / "job.json"
         job.write_text(json.dumps({"exercises": [], "results": str(work / "results"), "memory_mb": settings.memory_mb,
                                    "file_mb": settings.file_mb, "output_cap": settings.output_cap}))
-        run = _run_runner(job, [], work / "results", work / "scratch", settings)
+        run = _run_runner(job, [], work / "results", work / "scratch", settings, server)
         if run.returncode != 0 or not (work / "results" / "ready").exists():
             raise GradingError(
                 f"the grading process cannot run here (exit code {run.returncode}); its output:\n{run.log_tail}"
@@ -552,12 +648,17 @@ def grade_folder(folder: Path, settings: Settings, jobs: int = 1, chapter: str |
         raise GradingError(f"no notebooks (*.ipynb) under {folder}")
     exercises = assignment_exercises(notebooks, chapter)
     check_references(exercises, settings.seed)
-    smoke_test(settings)
+    with ForkServer(settings) as server:
+        smoke_test(settings, server)
+        return exercises, _grade_all(folder, notebooks, exercises, settings, jobs, progress, server)
+
+
+def _grade_all(folder: Path, notebooks: list[Path], exercises: list[Exercise], settings: Settings, jobs: int, progress: bool, server: ForkServer) -> list[SubmissionResult]:
 
     def one(path: Path) -> SubmissionResult:
         name = path.relative_to(folder).as_posix()
         try:
-            return grade_submission(path, name, exercises, settings)
+            return grade_submission(path, name, exercises, settings, server)
         except Exception as error:  # a bug of ours must not stop the batch; it is reported, never a silent 0
             broken = SubmissionResult(name, submission_seed(settings.seed, name))
             for exercise in exercises:
@@ -574,7 +675,7 @@ def grade_folder(folder: Path, settings: Settings, jobs: int = 1, chapter: str |
                 print(f"\rgrading [{bar:<30}] {done}/{len(notebooks)}", end="", file=sys.stderr, flush=True)
     if progress:
         print(file=sys.stderr)
-    return exercises, sorted(results, key=lambda r: r.file)
+    return sorted(results, key=lambda r: r.file)
 
 
 def write_reports(exercises: list[Exercise], results: list[SubmissionResult], csv_path: Path, json_path: Path, settings: Settings) -> None:
@@ -609,7 +710,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``dnncourse grade``: 0 when grading ran (whatever the grades), 2 for a problem of the environment."""
+    """``dnncourse grade``: 0 when grading ran (whatever the grades), 1 when the grader itself failed on some
+    submissions (reports written; those need grading again), 2 for a problem of the environment (nothing written)."""
     args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
     for name in ("jobs", "timeout", "memory_mb"):
         if getattr(args, name) <= 0:
@@ -619,13 +721,15 @@ def main(argv: list[str] | None = None) -> int:
     json_path = args.json or args.out.with_suffix(".json")
     start = time.monotonic()
     try:
+        for path in (args.out, json_path):  # fail before grading, not after
+            path.parent.mkdir(parents=True, exist_ok=True)
         exercises, results = grade_folder(args.submissions, settings, jobs=args.jobs, chapter=args.chapter, progress=not args.quiet)
         write_reports(exercises, results, args.out, json_path, settings)
     except GradingError as error:
         print(f"error: {error}\nNo grades were written.", file=sys.stderr)
         return 2
     except OSError as error:
-        print(f"error: cannot write the reports: {error}", file=sys.stderr)
+        print(f"error: {error}\nNo grades were written.", file=sys.stderr)
         return 2
     counts: dict[str, int] = {}
     for result in results:
@@ -634,4 +738,12 @@ def main(argv: list[str] | None = None) -> int:
     summary = ", ".join(f"{counts[s]} {s}" for s in STATUSES if s in counts)
     print(f"graded {len(results)} submissions x {len(exercises)} exercises in {time.monotonic() - start:.1f} s (seed {settings.seed}): {summary}")
     print(f"wrote {args.out} and {json_path}")
+    troubled = [r.file for r in results if any(e.reason.startswith(_OUR_PROBLEMS) for e in r.exercises.values())]
+    if troubled:
+        print(
+            f"error: the grader itself failed on {len(troubled)} submission(s) ({', '.join(troubled[:5])}"
+            f"{', ...' if len(troubled) > 5 else ''}); their 'error' grades are not the students' fault: grade them again",
+            file=sys.stderr,
+        )
+        return 1
     return 0

@@ -14,6 +14,9 @@ Protocol (all paths come from the job file the grader wrote, outside the scratch
   ``<results>/<i>.json`` when the exercise is done: ``{"status": "ran" | "not-attempted" | "error",
   "reason": str, "case_errors": {k: message}}``. Files appear one by one, so a crash keeps what came before.
 
+The grader starts one fork server (``runner.py --serve``, see :func:`serve`) per run and gets a fresh
+forked runner per submission from it, so PyTorch is imported once; a direct start is the fallback.
+
 Nothing here decides a grade: the grader compares the answers with the reference in its own process.
 """
 
@@ -27,6 +30,7 @@ import resource
 import signal
 import sys
 import traceback
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -89,8 +93,16 @@ def _rebuild(structure: Any, arrays: Any) -> Any:
     return np.asarray(arrays[structure])
 
 
-def decode_answer(path: Path) -> Any:
-    """Read an answer written by :func:`encode_answer` (``allow_pickle=False``: plain arrays only)."""
+def decode_answer(path: Path, max_bytes: int = 256 * 2**20) -> Any:
+    """Read an answer written by :func:`encode_answer` (``allow_pickle=False``: plain arrays only).
+
+    The archive's declared sizes are checked first, so a forged, highly compressed file cannot make the
+    reader allocate more than ``max_bytes``.
+    """
+    with zipfile.ZipFile(path) as archive:
+        members = archive.infolist()
+        if len(members) > 1000 or sum(member.file_size for member in members) > max_bytes:
+            raise ValueError(f"malformed answer file: more than {max_bytes} bytes or 1000 entries")
     with np.load(path, allow_pickle=False) as data:
         arrays = {name: data[name] for name in data.files}
     if "structure" not in arrays or arrays["structure"].dtype.kind != "U":
@@ -138,9 +150,16 @@ def _virtual_memory_bytes() -> int:
 def _limit_resources(memory_mb: int, file_mb: int) -> None:
     """Cap the address space at what the process maps now (Python, NumPy, PyTorch) plus ``memory_mb``."""
     address_space = _virtual_memory_bytes() + memory_mb * 2**20
-    resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (file_mb * 2**20, file_mb * 2**20))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    limits = [
+        (resource.RLIMIT_AS, address_space),  # enforced by Linux; other systems may refuse it
+        (resource.RLIMIT_FSIZE, file_mb * 2**20),
+        (resource.RLIMIT_CORE, 0),
+    ]
+    for kind, value in limits:
+        try:
+            resource.setrlimit(kind, (value, value))
+        except (ValueError, OSError) as error:
+            print(f"grader warning: cannot set resource limit {kind}: {error}", file=sys.__stderr__)
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # an over-long write fails instead of killing the process
 
 
@@ -237,5 +256,66 @@ def main(argv: list[str]) -> int:
     return 0
 
 
+def _worker(request: dict[str, Any]) -> int:
+    """In a forked child: become a fresh process (directory, streams, environment), then run the job."""
+    os.chdir(request["scratch"])
+    log = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    os.close(null)
+    os.close(log)
+    os.environ.clear()
+    os.environ.update(request["env"])
+    sys.stdin = open(0, closefd=False)
+    sys.stdout = sys.__stdout__ = open(1, "w", closefd=False)
+    sys.stderr = sys.__stderr__ = open(2, "w", closefd=False)
+    return main([request["job"], *map(str, request["indices"])])
+
+
+def _monitor(request: dict[str, Any]) -> None:
+    """In a forked child: lead a new session, fork the worker, and record how it ended (never returns)."""
+    code = 1
+    try:
+        os.setsid()  # the grader kills this whole process group on a timeout
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        worker = os.fork()
+        if worker == 0:
+            status = 1
+            try:
+                status = _worker(request)
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(status)
+        _, status = os.waitpid(worker, 0)
+        _write_json(Path(request["status"]), {"returncode": os.waitstatus_to_exitcode(status)})
+        code = 0
+    finally:
+        os._exit(code)
+
+
+def serve() -> None:
+    """Fork server: import NumPy and PyTorch once, then fork a fresh runner for each request line.
+
+    Requests arrive on stdin as JSON lines (job, indices, scratch, log, env, status); the answer to each
+    is the process-group id of the new runner on stdout. Starting a runner this way takes milliseconds
+    instead of the seconds that importing PyTorch takes.
+    """
+    torch.set_num_threads(1)
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # monitors are reaped automatically
+    print("ready", flush=True)
+    for line in sys.stdin:
+        request = json.loads(line)
+        pid = os.fork()
+        if pid == 0:
+            _monitor(request)
+        print(pid, flush=True)
+
+
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    if sys.argv[1:] == ["--serve"]:
+        serve()
+    else:
+        sys.exit(main(sys.argv[1:]))
