@@ -81,7 +81,9 @@ def batchnorm_backward(
     dgamma = (dy * x_hat).sum(dim=dims)  # (C,)
     mean_dy, mean_dy_x_hat = dbeta / m, dgamma / m  # (C,), (C,)
     scale = gamma * torch.rsqrt(sigma2_B + eps)  # (C,)
-    dx = scale.view(shape) * (dy - mean_dy.view(shape) - x_hat * mean_dy_x_hat.view(shape))  # (N, C, *)
+    dx = dy - mean_dy.view(shape)  # (N, C, *)
+    dx.addcmul_(x_hat, mean_dy_x_hat.view(shape), value=-1)  # dx -= x_hat * mean(dy x_hat), in place
+    dx.mul_(scale.view(shape))  # dx *= gamma / sqrt(sigma2_B + eps)
     return dx, dgamma, dbeta
 
 
@@ -89,8 +91,8 @@ class BatchNormFunction(torch.autograd.Function):
     """Training-mode batch norm with batch statistics; its backward is the hand-written :func:`batchnorm_backward`.
 
     ``BatchNormFunction.apply(x, gamma, beta, eps)`` returns ``(y, mu_B, sigma2_B)``; only ``y`` carries gradients.
-    Writing the backward by hand (instead of letting autograd differentiate the eight small operations of the
-    forward) makes the layer several times faster, as ``benchmarks/bench_norm.py`` measures.
+    Writing the backward by hand, instead of letting autograd differentiate the eight small operations of the
+    forward one by one, saves most of the backward's passes over the data (``benchmarks/bench_norm.py``).
     """
 
     @staticmethod
@@ -99,7 +101,7 @@ class BatchNormFunction(torch.autograd.Function):
         mu_B = x.mean(dim=dims)  # (C,)            mini-batch mean
         x_centered = x - mu_B.view(shape)  # (N, C, *)
         sigma2_B = (x_centered * x_centered).mean(dim=dims)  # (C,)  mini-batch variance, biased: divides by m
-        x_hat = x_centered * torch.rsqrt(sigma2_B.view(shape) + eps)  # (N, C, *)  normalize
+        x_hat = x_centered.mul_(torch.rsqrt(sigma2_B.view(shape) + eps))  # (N, C, *)  normalize, in place
         y = torch.addcmul(beta.view(shape), gamma.view(shape), x_hat)  # (N, C, *)  scale and shift: gamma x_hat + beta
         ctx.save_for_backward(x_hat, gamma, sigma2_B)
         ctx.eps = eps
@@ -133,7 +135,7 @@ def batch_norm(
     unbiased variance ``sigma2_B * m / (m - 1)``. With ``training=False`` it normalizes with the running
     statistics. ``gamma``/``beta`` (C,) may be ``None`` (no scale and shift: gamma = 1, beta = 0).
     """
-    dims, shape = _channel_view(x)
+    _, shape = _channel_view(x)
     if training or running_mean is None:
         if gamma is None:
             gamma = torch.ones(x.shape[1], dtype=x.dtype, device=x.device)  # (C,)
@@ -152,7 +154,9 @@ def batch_norm(
     return gamma.view(shape) * x_hat + beta.view(shape)  # y = gamma x_hat + beta
 
 
-def batch_norm_numpy(x, gamma, beta, running_mean, running_var, momentum: float = 0.1, eps: float = 1e-5, training: bool = True):
+def batch_norm_numpy(
+    x, gamma, beta, running_mean, running_var, momentum: float = 0.1, eps: float = 1e-5, training: bool = True
+):
     """:func:`batch_norm` for NumPy arrays: returns ``(y, new_running_mean, new_running_var)``.
 
     ``x`` is (N, C) or (N, C, *); the inputs are not modified. Computed in float64 by the torch function
@@ -220,10 +224,11 @@ class _BatchNorm(nn.Module):
                 f"{type(self).__name__}({self.num_features}) expects {self.num_features} channels in axis 1 "
                 f"(shape {self._layout} with C={self.num_features}), got shape {tuple(x.shape)}"
             )
-        if self.training and x.numel() // x.shape[1] == 1:
+        uses_batch_statistics = self.training or not self.track_running_stats
+        if uses_batch_statistics and x.numel() // x.shape[1] == 1:
             raise ValueError(
                 f"Expected more than 1 value per channel when training, got input of shape {tuple(x.shape)}: "
-                "a batch of one has no variance (use eval() or a batch of at least 2)"
+                "a batch of one has no variance (use a batch of at least 2, or eval() with running statistics)"
             )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (N, C, *) -> (N, C, *)
@@ -293,7 +298,8 @@ class LayerNorm(nn.Module):
         k = len(self.normalized_shape)
         if x.ndim < k or tuple(x.shape[-k:]) != self.normalized_shape:
             raise ValueError(
-                f"LayerNorm expects input of shape (*, {', '.join(map(str, self.normalized_shape))}), got shape {tuple(x.shape)}"
+                f"LayerNorm expects input of shape (*, {', '.join(map(str, self.normalized_shape))}), "
+                f"got shape {tuple(x.shape)}"
             )
         dims = list(range(x.ndim - k, x.ndim))  # the last k axes
         sigma2, mu = torch.var_mean(x, dim=dims, correction=0, keepdim=True)  # (*, 1, ..., 1)
@@ -405,7 +411,8 @@ def fold_batchnorm(linear: nn.Linear, bn: nn.Module) -> nn.Linear:
         gamma = bn.weight if bn.weight is not None else ones
         beta = bn.bias if bn.bias is not None else torch.zeros_like(ones)
         W, b = fold_batchnorm_params(linear.weight, linear.bias, gamma, beta, bn.running_mean, bn.running_var, bn.eps)
-        folded = nn.Linear(linear.in_features, linear.out_features, device=linear.weight.device, dtype=linear.weight.dtype)
+        factory = {"device": linear.weight.device, "dtype": linear.weight.dtype}
+        folded = nn.Linear(linear.in_features, linear.out_features, **factory)
         folded.weight.copy_(W)
         folded.bias.copy_(b)
     return folded
@@ -465,7 +472,7 @@ def draw_normalization_axes(axes=None):
     from dnncourse.style import COLORS
 
     panels = {  # title: (N range, C range) shaded, always over every (H, W)
-        "Batch norm": ((0, 6), (0, 1)),
+        "Batch norm": ((0, 4), (0, 1)),
         "Layer norm": ((0, 1), (0, 6)),
         "Instance norm": ((0, 1), (0, 1)),
         "Group norm": ((0, 1), (0, 2)),
@@ -474,7 +481,7 @@ def draw_normalization_axes(axes=None):
         fig = plt.figure(figsize=(11, 3.2))
         axes = [fig.add_subplot(1, 4, i + 1, projection="3d") for i in range(4)]
     fig = axes[0].figure
-    n_size, c_size, hw_size = 6, 6, 4
+    n_size, c_size, hw_size = 4, 6, 3
     for ax, (title, ((n0, n1), (c0, c1))) in zip(axes, panels.items()):
         filled = np.zeros((n_size, c_size, hw_size), dtype=bool)
         filled[n0:n1, c0:c1, :] = True

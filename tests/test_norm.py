@@ -154,6 +154,10 @@ def test_batchnorm_errors():
         bn(torch.randn(1, 4))
     bn.eval()
     assert bn(torch.randn(1, 4)).shape == (1, 4)  # fine in eval mode
+    with pytest.raises(ValueError, match="more than 1 value"):  # eval without running statistics: batch ones
+        norm.BatchNorm1d(4, track_running_stats=False).eval()(torch.randn(1, 4))
+    with pytest.raises(ValueError):
+        nn.BatchNorm1d(4, track_running_stats=False).eval()(torch.randn(1, 4))  # as in PyTorch
     bn.train()
     assert bn(torch.randn(1, 4, 3)).shape == (1, 4, 3)  # 3 values per channel
     with pytest.raises(ValueError, match=r"expects 4 channels.*got shape \(8, 3\)"):
