@@ -6,7 +6,7 @@ Everything here plugs into :func:`dnncourse.training.train`:
 * :func:`l2_penalty`, :func:`l1_penalty` and :func:`elastic_net_penalty` go into ``penalty=``, for example
   ``train(..., penalty=lambda m: l2_penalty(m, 1e-3))``;
 * :class:`EarlyStopping` goes into ``on_epoch_end=``;
-* :func:`freeze_`, :func:`unfreeze_` and :func:`trainable_parameters` serve transfer learning;
+* :func:`with_new_head`, :func:`freeze_`, :func:`unfreeze_` and :func:`trainable_parameters` serve transfer learning;
 * :func:`ridge_solution` and :func:`min_norm_solution` solve the underdetermined least-squares problem that
   shows what a penalty chooses among many exact fits.
 
@@ -20,6 +20,7 @@ the outputs towards zero for no benefit.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Iterable, Sequence
 from types import SimpleNamespace
@@ -42,6 +43,7 @@ __all__ = [
     "freeze_",
     "unfreeze_",
     "trainable_parameters",
+    "with_new_head",
     "ridge_solution",
     "min_norm_solution",
 ]
@@ -358,6 +360,31 @@ def trainable_parameters(model: nn.Module) -> list[nn.Parameter]:
     """The parameters of ``model`` that will be trained (``requires_grad``): what to give the optimizer."""
     _check_module(model)
     return [parameter for parameter in model.parameters() if parameter.requires_grad]
+
+
+def with_new_head(model: nn.Module, out_features: int) -> nn.Module:
+    """A copy of a pretrained ``model`` whose output layer ``head`` is replaced by a new, freshly initialized one.
+
+    Step 1 of transfer learning: the copy keeps every learned layer below the head (as independent
+    tensors, so training the copy leaves ``model`` unchanged) and gets
+    ``nn.Linear(head.in_features, out_features)`` for the new task's classes, with PyTorch's default
+    initialization (drawn from the global generator: seed it with ``torch.manual_seed`` for repeatable runs)
+    on the old head's device and dtype. The requires-grad flags are copied as they are; freeze the reused
+    layers with :func:`freeze_`.
+
+    ``model`` must have a ``head`` attribute that is an ``nn.Linear`` (as :class:`dnncourse.models.MLP` has).
+    """
+    _check_module(model)
+    head = getattr(model, "head", None)
+    if not isinstance(head, nn.Linear):
+        raise ValueError(f"model must have an nn.Linear attribute 'head', got {type(head).__name__}")
+    if isinstance(out_features, bool) or not isinstance(out_features, int) or out_features < 1:
+        raise ValueError(f"out_features must be an integer >= 1, got {out_features!r}")
+    new_model = copy.deepcopy(model)
+    new_model.head = nn.Linear(
+        head.in_features, out_features, bias=head.bias is not None, device=head.weight.device, dtype=head.weight.dtype
+    )
+    return new_model
 
 
 # ----------------------------------------------------------------------------------------------- least squares

@@ -24,6 +24,7 @@ from dnncourse.regularization import (
     ridge_solution,
     trainable_parameters,
     unfreeze_,
+    with_new_head,
 )
 from dnncourse.training import train
 
@@ -309,13 +310,13 @@ def test_early_stopping_in_real_training_restores_the_best_epoch():
     torch.manual_seed(0)
     splits = load_digits()
     small = splits.train.subset(slice(0, 60))
-    model = mlp(64, [128], 10)
+    model = mlp(64, [64], 10)
     stopper = EarlyStopping(model, patience=3)
     history = train(
-        model, small, torch.optim.Adam(model.parameters(), lr=0.01), epochs=200, batch_size=20,
+        model, small, torch.optim.Adam(model.parameters(), lr=0.03), epochs=100, batch_size=60,
         val=splits.val, on_epoch_end=stopper,
     )
-    assert history.stopped_early and history.epochs < 200
+    assert history.stopped_early and history.epochs < 100
     assert history.epochs == stopper.best_epoch + 1 + 3
     assert stopper.best == min(history.val_loss)
     from dnncourse.training import evaluate
@@ -368,6 +369,54 @@ def test_the_optimizer_leaves_frozen_parameters_unchanged(optimizer):
         opt.step()
     assert all(torch.equal(a, b) for a, b in zip(frozen, model.blocks[0].parameters()))
     assert not all(torch.equal(a, b) for a, b in zip(head, model.head.parameters()))
+
+
+def test_with_new_head_keeps_the_body_and_replaces_the_head():
+    torch.manual_seed(0)
+    model = _model()
+    before = {name: p.detach().clone() for name, p in model.state_dict().items()}
+    torch.manual_seed(1)
+    new = with_new_head(model, 7)
+    assert isinstance(new.head, nn.Linear)
+    assert (new.head.in_features, new.head.out_features) == (model.head.in_features, 7)
+    # the body is an equal but independent copy: same values, different storage
+    for p_old, p_new in zip(model.blocks.parameters(), new.blocks.parameters()):
+        assert torch.equal(p_old, p_new) and p_old.data_ptr() != p_new.data_ptr()
+    # the body of the copy computes exactly what the original's body computes
+    X = torch.randn(4, 5)
+    assert torch.equal(new.hidden(X)[-1], model.hidden(X)[-1])
+    assert new(X).shape == (4, 7)
+    # the new head is PyTorch's default nn.Linear initialization, drawn from the global generator
+    torch.manual_seed(1)
+    reference = nn.Linear(model.head.in_features, 7)
+    assert torch.equal(new.head.weight, reference.weight) and torch.equal(new.head.bias, reference.bias)
+    # training the copy leaves the original untouched
+    opt = torch.optim.SGD(new.parameters(), lr=0.5)
+    F.cross_entropy(new(X), torch.tensor([0, 1, 2, 6])).backward()
+    opt.step()
+    assert all(torch.equal(before[name], p) for name, p in model.state_dict().items())
+
+
+def test_with_new_head_keeps_device_dtype_and_flags():
+    model = _model().double()
+    freeze_(model.blocks)
+    new = with_new_head(model, 2)
+    assert new.head.weight.dtype == torch.float64 and new.head.weight.device == model.head.weight.device
+    assert trainable_parameters(new) == list(new.head.parameters())  # frozen body stays frozen, new head trains
+
+
+@pytest.mark.parametrize(
+    ("model", "out_features", "match"),
+    [
+        (nn.Sequential(nn.Linear(2, 2)), 3, "attribute 'head'"),
+        (None, 3, "module must be"),
+        ("ok", 0, "out_features"),
+        ("ok", 2.0, "out_features"),
+    ],
+)
+def test_with_new_head_rejects_bad_arguments(model, out_features, match):
+    with pytest.raises(ValueError, match=match):
+        with_new_head(_model() if model == "ok" else model, out_features)
 
 
 # ----------------------------------------------------------------------------------------------- least squares
