@@ -81,7 +81,7 @@ def _check_size(n: int, minimum: int = 2, name: str = "n") -> None:
 
 
 def _check_noise(noise: float) -> None:
-    if not (isinstance(noise, (int, float)) and math.isfinite(noise) and noise >= 0):
+    if isinstance(noise, bool) or not (isinstance(noise, (int, float, np.integer, np.floating)) and math.isfinite(noise) and noise >= 0):
         raise ValueError(f"noise must be a finite number >= 0, got {noise!r}")
 
 
@@ -202,7 +202,7 @@ def load_digits(
 
     The data ships inside scikit-learn, so nothing is downloaded. Each image is flattened to 64 pixel
     values in [0, 16]; with ``standardize_inputs`` every pixel is standardized with training statistics.
-    The split is stratified-free but shuffled with ``seed``.
+    The examples are shuffled with ``seed`` before the split (the split is not stratified).
     """
     from sklearn.datasets import load_digits as _sk_load_digits
 

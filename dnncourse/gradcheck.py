@@ -69,16 +69,26 @@ def numerical_gradient(f: Callable, x, eps: float = 1e-5):
     eps = _check_eps(eps)
     x = _working_copy(x)
     grad = torch.zeros_like(x) if isinstance(x, torch.Tensor) else np.zeros_like(x)
+    for i, f_plus, f_minus in _centred_evaluations(f, x, eps):
+        grad[i] = (_scalar(f_plus) - _scalar(f_minus)) / (2 * eps)
+    return grad
+
+
+def _copy(value):
+    return value.detach().clone() if isinstance(value, torch.Tensor) else np.array(value, dtype=np.float64)
+
+
+def _centred_evaluations(f: Callable, x, eps: float):
+    """For each index ``i`` of ``x``: ``(i, f(x + eps e_i), f(x - eps e_i))``; ``x`` is restored each time."""
     with torch.no_grad():
         for i in np.ndindex(*x.shape):
             original = x[i].item()
             x[i] = original + eps
-            f_plus = _scalar(f(x))
+            f_plus = _copy(f(x))  # f may return (a view of) x itself, which we are about to change
             x[i] = original - eps
-            f_minus = _scalar(f(x))
+            f_minus = _copy(f(x))
             x[i] = original  # restore before moving to the next coordinate
-            grad[i] = (f_plus - f_minus) / (2 * eps)
-    return grad
+            yield i, f_plus, f_minus
 
 
 def _scalar(value) -> float:
@@ -104,16 +114,9 @@ def numerical_jacobian(f: Callable, x, eps: float = 1e-5):
     eps = _check_eps(eps)
     x = _working_copy(x)
     out_shape = tuple(f(x).shape)
-    columns = []  # one column d f / d x_j per input coordinate j, each flattened to (m,)
-    with torch.no_grad():
-        for i in np.ndindex(*x.shape):
-            original = x[i].item()
-            x[i] = original + eps
-            f_plus = _flat_numpy(f(x))
-            x[i] = original - eps
-            f_minus = _flat_numpy(f(x))
-            x[i] = original
-            columns.append((f_plus - f_minus) / (2 * eps))
+    columns = [  # one column d f / d x_j per input coordinate j, each flattened to (m,)
+        (_flat_numpy(f_plus) - _flat_numpy(f_minus)) / (2 * eps) for _, f_plus, f_minus in _centred_evaluations(f, x, eps)
+    ]
     J = np.stack(columns, axis=1) if columns else np.zeros((int(np.prod(out_shape)), 0))  # (m, n)
     J = J.reshape(out_shape + tuple(x.shape))  # (m, n) -> f.shape + x.shape
     if isinstance(x, torch.Tensor):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -135,10 +136,10 @@ def mlp(
         bias: whether the linear layers have a bias (a bias before batch norm is redundant, chapter 6).
     """
     for name, value in (("in_features", in_features), ("out_features", out_features)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
     hidden = list(hidden)
-    if any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in hidden):
+    if any(isinstance(w, bool) or not isinstance(w, (int, np.integer)) or w < 1 for w in hidden):
         raise ValueError(f"hidden must be a sequence of positive integers, got {hidden!r}")
     if not 0 <= dropout < 1:
         raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
@@ -146,6 +147,7 @@ def mlp(
         raise ValueError(f"norm_position must be 'before' or 'after', got {norm_position!r}")
     act = _activation_factory(activation)
     norm_f = _norm_factory(norm)
+    in_features, out_features, hidden = int(in_features), int(out_features), [int(w) for w in hidden]
     widths = [in_features, *hidden]
     blocks = [
         Block(w_in, w_out, act, norm_f, norm_position, dropout, residual, bias)

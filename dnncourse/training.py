@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -62,8 +63,10 @@ def evaluate(
 
     The data is moved to the model's device; the model's train/eval mode is restored afterwards.
     """
+    if len(data) == 0:
+        raise ValueError("data is empty: cannot evaluate on 0 examples")
     loss_fn = loss_fn or default_loss(data.y)
-    device = next(model.parameters()).device
+    device = _model_device(model, data)
     was_training = model.training
     model.eval()
     total_loss, correct = 0.0, 0.0
@@ -77,6 +80,12 @@ def evaluate(
     model.train(was_training)
     accuracy = correct / len(data) if not data.y.is_floating_point() else math.nan
     return total_loss / len(data), accuracy
+
+
+def _model_device(model: nn.Module, data: Dataset) -> torch.device:
+    """The device of the model's first parameter (or of the data, for a model without parameters)."""
+    first = next(model.parameters(), None)
+    return first.device if first is not None else data.X.device
 
 
 def _show_progress(progress: bool | None) -> bool:
@@ -119,14 +128,16 @@ def train(
         on_epoch_end: called with ``(epoch, history)``; returning ``True`` stops training.
         progress: show a progress line; ``None`` shows it except when notebooks are executed for storage.
     """
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
         raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     if not isinstance(optimizer, torch.optim.Optimizer):
         raise ValueError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}")
+    if len(data) == 0:
+        raise ValueError("data is empty: cannot train on 0 examples")
     if device is None:
-        device = next(model.parameters()).device
+        device = _model_device(model, data)
     model.to(device)
     X, y = data.X.to(device), data.y.to(device)
     loss_fn = loss_fn or default_loss(y)
@@ -154,8 +165,9 @@ def train(
             if after_backward is not None:
                 after_backward(model)
             optimizer.step()
-            history.iteration_loss.append(loss.item())
-            epoch_loss += loss.item() * len(index)
+            value = loss.item()  # one device synchronisation per iteration
+            history.iteration_loss.append(value)
+            epoch_loss += value * len(index)
             if classify:
                 epoch_correct += (out.argmax(dim=1) == y_batch).sum().item()
         history.train_loss.append(epoch_loss / n)

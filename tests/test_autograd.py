@@ -315,3 +315,16 @@ def test_gates_unbroadcast_their_gradients():
 def test_backward_before_forward_is_an_error(gate):
     with pytest.raises(RuntimeError, match="backward called before forward"):
         gate().backward(1.0)
+
+
+def test_two_layer_exercise_reference_matches_torch():
+    from dnncourse.exercises.backprop import two_layer_grad_reference
+
+    rng = np.random.default_rng(6)
+    x, y = rng.standard_normal(3), rng.standard_normal(2)
+    params = [rng.standard_normal(s) for s in [(4, 3), (4,), (2, 4), (2,)]]
+    W1, b1, W2, b2 = (t64(p) for p in params)
+    y_hat = W2 @ torch.sigmoid(W1 @ torch.from_numpy(x) + b1) + b2
+    (0.5 * ((y_hat - torch.from_numpy(y)) ** 2).sum()).backward()
+    for ours, theirs in zip(two_layer_grad_reference(x, y, *params), (W1, b1, W2, b2)):
+        np.testing.assert_allclose(ours, theirs.grad.numpy(), rtol=1e-12)

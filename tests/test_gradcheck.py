@@ -94,3 +94,9 @@ def test_non_scalar_function_and_bad_shapes_raise():
         relative_error(np.ones(3), np.ones(4))
     with pytest.raises(ValueError, match="floating-point tensor"):
         numerical_gradient(lambda v: v.sum(), torch.ones(2, dtype=torch.int64))
+
+
+def test_jacobian_of_the_identity_is_the_identity_matrix():
+    np.testing.assert_allclose(numerical_jacobian(lambda v: v, np.array([1.0, -2.0, 0.5])), np.eye(3), atol=1e-9)
+    J = numerical_jacobian(lambda t: t, torch.tensor([1.0, 2.0], dtype=torch.float64))
+    torch.testing.assert_close(J, torch.eye(2, dtype=torch.float64))
