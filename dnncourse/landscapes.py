@@ -43,6 +43,7 @@ __all__ = [
     "least_squares",
     "LeastSquares",
     "condition_number",
+    "gd_convergence",
     "critical_point_kind",
     "newton_refine",
     "fraction_positive_definite",
@@ -273,7 +274,7 @@ def plateau(width: float = 1.0) -> Surface:
         hessian=hessian,
         minima=[(0.0, 0.0)],
         bounds=((-4.0, 4.0), (-3.0, 3.0)),
-        start=(-3.6, 2.2),
+        start=(-3.0, 1.5),
         description=f"Gaussian well of width {math.sqrt(w2):g} in a flat plateau",
     )
 
@@ -314,7 +315,7 @@ def ravine(floor: float = 0.05, wall: float = 5.0, bend: float = 0.8) -> Surface
         hessian=hessian,
         minima=[(0.0, 0.0)],
         bounds=((-4.0, 4.0), (-2.0, 2.0)),
-        start=(-3.5, 0.4),
+        start=(-3.5, 1.2),
         description=f"curved ravine: floor slope {a:g}, wall stiffness {b:g}",
     )
 
@@ -358,7 +359,7 @@ def cliff(height: float = 10.0, sharpness: float = 0.1, curvature: float = 0.2, 
         hessian=hessian,
         minima=[(x_star, 0.0)],
         bounds=((-3.0, 4.0), (-2.0, 2.0)),
-        start=(-2.5, 1.5),
+        start=(-2.3, 1.5),
         description=f"cliff of height {h:g} and width {w:g} above a bowl",
     )
     return _with_refined(surface, minima=[(x_star, 0.0)])
@@ -543,6 +544,27 @@ def condition_number(hessian: Tensor | np.ndarray) -> float:
     if eigenvalues[0] <= 0:
         raise ValueError(f"hessian must be positive definite, its smallest eigenvalue is {float(eigenvalues[0]):g}")
     return float(eigenvalues[-1] / eigenvalues[0])
+
+
+def gd_convergence(eigenvalues: np.ndarray, lr: float, tol: float) -> tuple[float, int]:
+    """Contraction factor and step count of gradient descent on a quadratic with these Hessian eigenvalues.
+
+    On :math:`J(\\theta) = \\tfrac12\\theta^\\top H\\theta`, one step multiplies the component along the
+    eigenvalue :math:`\\lambda_i` by :math:`1 - \\eta\\lambda_i`, so the error shrinks at least by
+    :math:`\\rho = \\max_i |1 - \\eta\\lambda_i|` per step, and :math:`\\lVert\\theta_k\\rVert \\le \\text{tol}\\,\\lVert\\theta_0\\rVert`
+    once :math:`k \\ge \\ln(1/\\text{tol}) / \\ln(1/\\rho)`. Returns ``(rho, steps)`` with ``steps`` that bound
+    rounded up; ``steps`` is 1 if :math:`\\rho = 0` and -1 if :math:`\\rho \\ge 1` (no convergence).
+    Chapter 2, "Ill-conditioning".
+    """
+    lam = np.asarray(eigenvalues, dtype=np.float64).reshape(-1)  # (d,)
+    if not 0 < tol < 1:
+        raise ValueError(f"tol must be in (0, 1), got {tol!r}")
+    rho = float(np.max(np.abs(1 - lr * lam)))
+    if rho >= 1:
+        return rho, -1
+    if rho == 0:
+        return rho, 1
+    return rho, math.ceil(math.log(1 / tol) / math.log(1 / rho))
 
 
 def critical_point_kind(hessian: Tensor | np.ndarray, tol: float = 1e-10) -> str:

@@ -1,0 +1,87 @@
+"""Tests of dnncourse.trajectories: paths against the NumPy reference, divergence, plots and animations."""
+
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import torch
+
+from dnncourse import landscapes as L
+from dnncourse import trajectories as T
+
+
+def test_run_with_torch_sgd_equals_numpy_gradient_descent():
+    for make in (L.rosenbrock, L.ravine, L.saddle):
+        surface = make()
+        path = T.run(surface, lambda params: torch.optim.SGD(params, lr=1e-3), steps=60)
+        assert path.shape == (61, 2)
+        np.testing.assert_allclose(path, T.gradient_descent(surface, 1e-3, 60), rtol=1e-12, atol=1e-12)
+
+
+def test_gradient_descent_on_quadratic_contracts_at_the_theoretical_rate():
+    kappa = 10.0
+    surface = L.quadratic(kappa)
+    lr = 2 / (1 / kappa + 1.0)
+    path = T.gradient_descent(surface, lr, 20, start=(1.0, 1.0))
+    rho = (kappa - 1) / (kappa + 1)
+    np.testing.assert_allclose(np.linalg.norm(path, axis=1), math.sqrt(2) * rho ** np.arange(21), rtol=1e-10)
+
+
+def test_divergence_stops_and_pads_with_nan():
+    surface = L.quadratic(1.0)
+    path = T.gradient_descent(surface, 3.0, 100, start=(1.0, 0.0))  # factor -2 per step
+    assert path.shape == (101, 2) and np.isnan(path).any()
+    k = np.flatnonzero(np.isnan(path[:, 0]))[0]
+    assert np.abs(path[k - 1, 0]) > T.DIVERGED and np.isnan(path[k:]).all()
+    run_path = T.run(surface, lambda p: torch.optim.SGD(p, lr=3.0), start=(1.0, 0.0), steps=100)
+    np.testing.assert_array_equal(np.isnan(run_path), np.isnan(path))
+
+
+def test_minibatch_gradient_descent_shapes_and_full_batch_equals_gradient_descent():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=20)
+    problem = L.least_squares(x, 2 * x + 0.5)
+    assert T.minibatch_gradient_descent(problem, 0.1, 6, epochs=2).shape == (2 * math.ceil(20 / 6) + 1, 2)
+    full = T.minibatch_gradient_descent(problem, 0.1, 20, epochs=5)
+    np.testing.assert_allclose(full, T.gradient_descent(problem, 0.1, 5), rtol=1e-10)
+
+
+def test_steps_to_reach():
+    surface = L.quadratic(1.0)
+    path = T.gradient_descent(surface, 0.5, 30, start=(1.0, 0.0))  # J_k = 0.5 * 0.25**k
+    assert T.steps_to_reach(path, surface, 1e-3) == 5
+    assert T.steps_to_reach(path[:3], surface, 1e-3) is None
+
+
+def test_bad_arguments_raise():
+    with pytest.raises(ValueError, match="lr"):
+        T.gradient_descent(L.saddle(), -1.0)
+    with pytest.raises(ValueError, match="start"):
+        T.gradient_descent(L.saddle(), 0.1, start=(1.0,))
+    with pytest.raises(ValueError, match="frames"):
+        T.animate(L.saddle(), {"a": np.zeros((3, 2))}, frames=1)
+
+
+def test_plot_contours_draws_every_path():
+    surface = L.saddle()
+    ax = T.plot_contours(surface, {"GD": T.gradient_descent(surface, 0.1, 30)})
+    labels = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert labels == ["minimum", "saddle point", "GD"]
+    plt.close(ax.figure)
+
+
+def test_animation_is_deterministic_self_contained_and_small():
+    surface = L.saddle()
+    paths = {"GD": T.gradient_descent(surface, 0.2, 40), "other": T.gradient_descent(surface, 0.05, 40)}
+    first = T.animate(surface, paths, frames=12).data
+    second = T.animate(surface, paths, frames=12).data
+    assert first == second
+    assert "anim_img" in first and "play_animation" in first and first.count("data:image/png;base64") == 12
+    assert "https://" not in first and len(first) < 2_000_000
+    third = T.animate(surface, {"GD": paths["GD"]}, frames=12).data
+    assert third != first
+    assert plt.get_fignums() == []
