@@ -24,12 +24,13 @@ so the readable version is also a fast version (see ``benchmarks/bench_optim.py`
 
 The module also has pure one-step functions (:func:`momentum_update`, :func:`rmsprop_update`,
 :func:`adam_update`) that work on NumPy arrays or tensors and return new values instead of updating in
-place: the chapter's exercises are graded against them.
+place: the chapter's exercises are graded against them. :func:`plot_training_runs` draws the chapter's
+comparison of optimizers over several seeds (mean and spread).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -45,6 +46,7 @@ __all__ = [
     "momentum_update",
     "rmsprop_update",
     "adam_update",
+    "plot_training_runs",
 ]
 
 Params = Iterable[torch.Tensor] | Iterable[dict[str, Any]]
@@ -492,3 +494,51 @@ def adam_update(theta, grad, m, v, t: int, lr: float, beta1: float, beta2: float
     m_hat = m_new / (1 - beta1**t)
     v_hat = v_new / (1 - beta2**t)
     return theta - lr * m_hat / (v_hat**0.5 + eps), m_new, v_new
+
+
+# --- comparing optimizers over several seeds -----------------------------------------------------------
+
+
+def plot_training_runs(
+    runs: Mapping[str, Sequence[Any]],
+    ax=None,
+    *,
+    x: str = "epoch",
+    key: str = "train_loss",
+    logy: bool = True,
+):
+    """Mean and spread of several training runs per optimizer: a line for the mean, a band min to max.
+
+    Args:
+        runs: optimizer name -> the :class:`~dnncourse.training.History` of each seed's run.
+        x: ``"epoch"`` or ``"wall_time"`` (seconds since the start of training, averaged over the seeds:
+            it varies from machine to machine, so plot it but do not print it).
+        key: the per-epoch ``History`` list to draw, e.g. ``"train_loss"`` or ``"val_loss"``.
+        logy: logarithmic loss axis.
+
+    Returns the axes. Colours follow the course palette in the order of ``runs``.
+    """
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    if x not in ("epoch", "wall_time"):
+        raise ValueError(f"x must be 'epoch' or 'wall_time', got {x!r}")
+    if not runs or any(len(histories) == 0 for histories in runs.values()):
+        raise ValueError("runs must map each optimizer name to a non-empty list of histories")
+    ax = ax if ax is not None else plt.gca()
+    for name, histories in runs.items():
+        values = np.array([getattr(h, key) for h in histories], dtype=float)  # (seeds, epochs)
+        if values.ndim != 2 or values.shape[1] == 0:
+            raise ValueError(f"the histories of {name!r} have no (equally long) {key!r} lists")
+        if x == "epoch":
+            xs = np.arange(1, values.shape[1] + 1)
+        else:
+            xs = np.array([h.wall_time for h in histories], dtype=float).mean(axis=0)  # (epochs,)
+        (line,) = ax.plot(xs, values.mean(axis=0), label=name)
+        ax.fill_between(xs, values.min(axis=0), values.max(axis=0), color=line.get_color(), alpha=0.2, linewidth=0)
+    ax.set_xlabel("epoch" if x == "epoch" else "wall time (s)")
+    ax.set_ylabel(key.replace("_", " "))
+    if logy:
+        ax.set_yscale("log")
+    ax.legend(fontsize=8)
+    return ax

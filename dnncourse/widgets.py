@@ -114,7 +114,8 @@ def plot_optimizer_grid(
         for j, beta in enumerate(betas):
             ax = axes[i, j]
             draw_optimizer_path(optimizer, lr, beta, surface, steps, ax=ax)
-            ax.set_title(f"η = {lr:g}, {OPTIMIZER_BETA[optimizer] or 'β'} = {beta:g}\n{ax.get_title()}", fontsize=9)
+            outcome = ax.get_title().split(": ", 1)[-1]
+            ax.set_title(f"η = {lr:g}, {OPTIMIZER_BETA[optimizer] or 'β'} = {beta:g}\n{outcome}", fontsize=9)
             if ax.get_legend() is not None:
                 ax.get_legend().remove()
             if i < len(lrs) - 1:

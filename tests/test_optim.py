@@ -303,3 +303,26 @@ def test_functional_updates_do_not_modify_inputs_and_accept_tensors():
     for x, y in zip((theta, g, m, v), before):
         assert torch.equal(x, y)
     assert all(isinstance(o, torch.Tensor) and o.dtype == torch.float64 for o in out)
+
+
+def test_plot_training_runs_draws_mean_and_band():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from dnncourse.training import History
+
+    runs = {
+        "A": [History(train_loss=[1.0, 0.5], wall_time=[0.1, 0.2]), History(train_loss=[3.0, 1.5], wall_time=[0.3, 0.4])],
+        "B": [History(train_loss=[2.0, 1.0], wall_time=[0.1, 0.2])],
+    }
+    fig, ax = plt.subplots()
+    optim.plot_training_runs(runs, ax, x="wall_time")
+    line = ax.get_lines()[0]
+    np.testing.assert_allclose(line.get_xdata(), [0.2, 0.3])  # mean wall time over the seeds
+    np.testing.assert_allclose(line.get_ydata(), [2.0, 1.0])  # mean loss
+    assert len(ax.collections) == 2 and ax.get_xlabel() == "wall time (s)"
+    with pytest.raises(ValueError, match="x must be"):
+        optim.plot_training_runs(runs, ax, x="iteration")
+    plt.close(fig)
