@@ -27,6 +27,8 @@ def pytest_configure(config):
     option = config.option
     if hasattr(option, "nbval_current_env"):
         option.nbval_current_env = True  # run notebooks with this interpreter, whatever kernels are installed
+        if str(option.nbval_cell_timeout) == "2000":  # nbval's default; a stuck kernel should fail, not hang CI
+            option.nbval_cell_timeout = 300
         if option.nbval_sanitize_with is None:
             option.nbval_sanitize_with = str(ROOT / "tests" / "nbval_sanitize.cfg")
 

@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     execute = commands.add_parser("execute", help="re-execute solutions notebooks in place and regenerate student editions")
     execute.add_argument("notebooks", nargs="*", help="book/solutions/*.ipynb files (default: all)")
-    execute.add_argument("--timeout", type=int, default=600, help="seconds allowed per cell (default 600)")
+    execute.add_argument("--timeout", type=int, default=300, help="seconds allowed per cell (default 300)")
     execute.add_argument("-v", "--verbose", action="store_true", help="print every cell's time")
     execute.set_defaults(run=_execute)
     release = commands.add_parser("release", help="regenerate the student editions book/*.ipynb")

@@ -163,7 +163,7 @@ def _cell_seconds(cell: nbformat.NotebookNode) -> float:
     return (parse(end) - parse(start)).total_seconds()
 
 
-def execute_notebook(path: Path, timeout: int = 600, root: Path | None = None) -> ExecutionReport:
+def execute_notebook(path: Path, timeout: int = 300, root: Path | None = None) -> ExecutionReport:
     """Execute ``path`` in place in a fresh kernel (working directory: its folder) and normalize it."""
     from nbclient import NotebookClient
 
@@ -179,6 +179,7 @@ def execute_notebook(path: Path, timeout: int = 600, root: Path | None = None) -
         resources={"metadata": {"path": str(path.parent)}},
         record_timing=True,
         allow_errors=False,
+        startup_timeout=120,
     )
     start = time.perf_counter()
     client.execute()

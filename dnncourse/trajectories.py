@@ -22,6 +22,7 @@ import math
 import re
 import tempfile
 from collections.abc import Callable, Mapping
+from html import escape
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -258,7 +259,7 @@ _ICONS = {
 }
 
 
-def _stable_html(html: str) -> str:
+def _stable_html(html: str, alt: str) -> str:
     """Make matplotlib's player HTML reproducible and self-contained.
 
     The player's element ids embed a random ``uuid4().hex``; it is replaced by a hash of the rest
@@ -273,6 +274,7 @@ def _stable_html(html: str) -> str:
     html = re.sub(r'<link rel="stylesheet"\s+href="https://[^"]*font-awesome[^"]*">\s*', "", html)
     for icon, symbol in _ICONS.items():
         html = html.replace(f'<i class="{icon}"></i>', symbol)
+    html = html.replace(f'<img id="_anim_img{random_id}">', f'<img id="_anim_img{random_id}" alt="{escape(alt, quote=True)}">')
     stable_id = "dnn" + hashlib.sha1(html.replace(random_id, "").encode()).hexdigest()[:16]
     return html.replace(random_id, stable_id)
 
@@ -308,8 +310,12 @@ def animate(
     levels: int = 20,
     log_levels: bool = True,
     figsize: tuple[float, float] = (5.6, 4.0),
+    alt: str | None = None,
 ):
     """An animation of ``paths`` moving over the contours of ``surface``, as self-contained HTML.
+
+    ``alt`` is the text alternative of the player's image for screen readers (by default it names the
+    surface and the paths).
 
     Frame :math:`j` of ``frames`` shows every path up to step :math:`\\lfloor j\\,(k-1)/(\\text{frames}-1) \\rceil`
     (k = the longest path's length), with a dot at the current point. The frames are PNG images at
@@ -377,4 +383,6 @@ def animate(
                 writer.grab_frame()
         html = target.read_text()
     plt.close(fig)
-    return HTML(_stable_html(html))
+    if alt is None:
+        alt = f"Animation of the paths of {', '.join(paths)} on the {surface.name} surface, step by step."
+    return HTML(_stable_html(html, alt))

@@ -85,3 +85,5 @@ def test_animation_is_deterministic_self_contained_and_small():
     third = T.animate(surface, {"GD": paths["GD"]}, frames=12).data
     assert third != first
     assert plt.get_fignums() == []
+    assert 'alt="Animation of the paths of GD, other on the saddle surface' in first
+    assert 'alt="A &quot;quoted&quot; description"' in T.animate(surface, paths, frames=2, alt='A "quoted" description').data
