@@ -91,7 +91,7 @@ def run(quick: bool = False) -> list[dict]:
     """Benchmark every optimizer; returns one row (a dict) per optimizer.
 
     Row keys: ``name``, ``ours_ms`` and ``torch_ms`` (median step time over the repeats), ``ratio``
-    (ours / torch, medians), ``ours_min``, ``ours_max``, ``torch_min``, ``torch_max`` (ms),
+    (ours / torch, medians), ``ratio_min``/``ratio_max`` (over the interleaved repeat pairs), ``ours_min``, ``ours_max``, ``torch_min``, ``torch_max`` (ms),
     ``floor_ms`` (memory-traffic floor), ``n_params``.
     """
     repeats, steps = (3, 5) if quick else (9, 20)
@@ -108,12 +108,15 @@ def run(quick: bool = False) -> list[dict]:
             times_torch.append(_time_ms(theirs.step, steps))
         n_params = count_parameters(model_ours)
         ours_ms, torch_ms = statistics.median(times_ours), statistics.median(times_torch)
+        ratios = [o / t for o, t in zip(times_ours, times_torch)]  # one ratio per interleaved repeat pair
         rows.append(
             dict(
                 name=name,
                 ours_ms=ours_ms,
                 torch_ms=torch_ms,
                 ratio=ours_ms / torch_ms,
+                ratio_min=min(ratios),
+                ratio_max=max(ratios),
                 ours_min=min(times_ours),
                 ours_max=max(times_ours),
                 torch_min=min(times_torch),
