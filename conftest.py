@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from dnncourse.notebooks import EXECUTION_ENV
+from dnncourse.authoring.notebooks import EXECUTION_ENV
 
 ROOT = Path(__file__).parent
 BOOK = ROOT / "book"

@@ -75,7 +75,7 @@ def bench_grader(quick: bool) -> list[dict]:
 
 
 def bench_chapters(quick: bool) -> list[dict]:
-    from dnncourse.notebooks import execute_notebook
+    from dnncourse.authoring.notebooks import execute_notebook
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -10,8 +10,8 @@ __all__ = ["main"]
 
 
 def _execute(args: argparse.Namespace) -> int:
-    from dnncourse.notebooks import book_root, execute_notebook
-    from dnncourse.release import release_all
+    from dnncourse.authoring.notebooks import book_root, execute_notebook
+    from dnncourse.authoring.release import release_all
 
     root = book_root()
     paths = [Path(p).resolve() for p in args.notebooks] or sorted((root / "book" / "solutions").glob("*.ipynb"))
@@ -38,12 +38,12 @@ def _execute(args: argparse.Namespace) -> int:
 
 
 def _release(args: argparse.Namespace) -> int:
-    from dnncourse.notebooks import book_root
-    from dnncourse.release import release_all
+    from dnncourse.authoring.notebooks import book_root
+    from dnncourse.authoring.release import release_all
 
     root = book_root()
     if args.solutions_toc:
-        from dnncourse.release import solutions_toc
+        from dnncourse.authoring.release import solutions_toc
 
         toc, config = solutions_toc(root)
         print(f"wrote {toc.relative_to(root)} and {config.relative_to(root)}; build the instructors' edition with")

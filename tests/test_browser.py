@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from browser import chromium, inspect_page, require_chromium, serve
-from dnncourse.notebooks import repository
+from dnncourse.authoring.notebooks import repository
 from sitebuild import HTML, ROOT, build_site
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]

@@ -18,7 +18,7 @@ import pytest
 from dnncourse.exercises import all_exercises
 from dnncourse.grading import grader
 from dnncourse.grading.runner import decode_answer, encode_answer
-from dnncourse.release import student_edition
+from dnncourse.authoring.release import student_edition
 
 CORRECT = {
     "softmax": '''def softmax(logits):

@@ -9,7 +9,7 @@ import pytest
 import yaml
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
-from dnncourse.notebooks import normalize, repository, setup_cell_source, write_notebook
+from dnncourse.authoring.notebooks import normalize, repository, setup_cell_source, write_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = sorted((ROOT / "book" / "solutions").glob("*.ipynb"))

@@ -8,8 +8,8 @@ import nbformat
 import pytest
 import yaml
 
-from dnncourse.notebooks import write_notebook
-from dnncourse.release import release_all, solutions_toc, student_edition, student_path
+from dnncourse.authoring.notebooks import write_notebook
+from dnncourse.authoring.release import release_all, solutions_toc, student_edition, student_path
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = sorted((ROOT / "book" / "solutions").glob("*.ipynb"))

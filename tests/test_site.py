@@ -7,7 +7,7 @@ import nbformat
 import pytest
 import yaml
 
-from dnncourse.notebooks import repository
+from dnncourse.authoring.notebooks import repository
 from sitebuild import HTML, ROOT, build_site
 
 pytestmark = pytest.mark.slow

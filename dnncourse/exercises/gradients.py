@@ -10,7 +10,7 @@ from dnncourse.exercises import Case, Exercise
 
 __all__ = ["EXERCISES"]
 
-_CHAPTER = "04_vanishing_exploding_gradients"
+_CHAPTER = "05_vanishing_exploding_gradients"
 
 
 def _random_x(rng: np.random.Generator) -> dict:

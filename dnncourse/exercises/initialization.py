@@ -19,7 +19,7 @@ from dnncourse.init import calculate_fan_in_and_fan_out, kaiming_normal_, xavier
 
 __all__ = ["EXERCISES"]
 
-_CHAPTER = "05_initialization"
+_CHAPTER = "06_initialization"
 
 # Weight shapes used by the random cases: linear (out, in) and convolution (out, in, *kernel) weights,
 # each with at least 10 000 entries so that the sample statistics are tight.

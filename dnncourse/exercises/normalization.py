@@ -9,7 +9,7 @@ from dnncourse.norm import batch_norm_numpy, fold_batchnorm_params
 
 __all__ = ["EXERCISES"]
 
-_CHAPTER = "06_batch_normalization"
+_CHAPTER = "07_batch_normalization"
 
 
 def _random_batchnorm_case(rng: np.random.Generator) -> dict:

@@ -10,7 +10,7 @@ from dnncourse.regularization import apply_dropout_mask, early_stopping_epochs, 
 
 __all__ = ["EXERCISES"]
 
-_CHAPTER = "07_regularization"
+_CHAPTER = "08_regularization"
 
 
 def _l2_penalty_and_grad(W: torch.Tensor, lam: float) -> tuple[torch.Tensor, torch.Tensor]:

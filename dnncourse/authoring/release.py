@@ -20,7 +20,7 @@ from pathlib import Path
 import nbformat
 import yaml
 
-from dnncourse.notebooks import write_notebook
+from dnncourse.authoring.notebooks import write_notebook
 
 __all__ = ["EXERCISE_MARKER", "student_edition", "release_all", "student_path", "solutions_toc", "SOLUTIONS_BUILD"]
 
