@@ -36,6 +36,8 @@ EXECUTION_ENV = {
     "MKL_NUM_THREADS": "1",
     "PYTHONHASHSEED": "0",
     "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+    "DNNCOURSE_CLAIMS": "strict",  # a claim of the text that the run does not support fails (dnncourse.book.claim)
+    "DNNCOURSE_DEVICE": "cpu",  # the stored outputs are the CPU run's; the GPU check (.ci/gpu) overrides it
 }
 
 _SETUP_MARKER = "# Setup: on Google Colab, install the course library"
