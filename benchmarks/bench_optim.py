@@ -91,8 +91,8 @@ def run(quick: bool = False) -> list[dict]:
     """Benchmark every optimizer; returns one row (a dict) per optimizer.
 
     Row keys: ``name``, ``ours_ms`` and ``torch_ms`` (median step time over the repeats), ``ratio``
-    (ours / torch, medians), ``ratio_min``/``ratio_max`` (over the interleaved repeat pairs), ``ours_min``, ``ours_max``, ``torch_min``, ``torch_max`` (ms),
-    ``floor_ms`` (memory-traffic floor), ``n_params``.
+    (ours / torch, medians), ``ratio_min``/``ratio_max`` (over the interleaved repeat pairs), ``ours_min``,
+    ``ours_max``, ``torch_min``, ``torch_max`` (ms), ``floor_ms`` (memory-traffic floor), ``n_params``.
     """
     repeats, steps = (3, 5) if quick else (9, 20)
     rows = []
@@ -136,8 +136,10 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     rows = run(quick=args.quick)
-    print(f"step time per optimizer, {rows[0]['n_params']:,} float32 parameters, foreach=False, "
-          f"{torch.get_num_threads()} thread(s); median [min, max] in ms")
+    print(
+        f"step time per optimizer, {rows[0]['n_params']:,} float32 parameters, foreach=False, "
+        f"{torch.get_num_threads()} thread(s); median [min, max] in ms"
+    )
     print(f"{'optimizer':<10} {'dnncourse':>22} {'torch.optim':>22} {'ratio':>6} {'floor':>7}")
     for r in rows:
         ours = f"{r['ours_ms']:.2f} [{r['ours_min']:.2f}, {r['ours_max']:.2f}]"

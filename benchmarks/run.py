@@ -35,43 +35,49 @@ SECTIONS = ("optim", "norm", "grader", "chapters", "site", "tests")
 CHAPTER_BUDGET_S, CELL_BUDGET_S = 90.0, 20.0
 
 
+def _ratio_row(section: str, name: str, row: dict, limit: float) -> dict:
+    """One table row of a side-by-side timing: ours against the reference, with the ratio's range and target."""
+    return {
+        "section": section,
+        "name": name,
+        "unit": "ms",
+        "ours": row["ours_ms"],
+        "reference": row["torch_ms"],
+        "ratio": row["ratio"],
+        "min": row.get("ratio_min"),
+        "max": row.get("ratio_max"),
+        "floor": row.get("floor_ms"),
+        "target": f"ratio <= {limit:g}",
+        "ok": row["ratio"] <= limit,
+    }
+
+
 def bench_optim(quick: bool) -> list[dict]:
     import bench_optim
 
-    rows = []
-    for row in bench_optim.run(quick=quick):
-        rows.append({
-            "section": "optim", "name": f"{row['name']}.step()", "unit": "ms",
-            "ours": row["ours_ms"], "reference": row["torch_ms"], "ratio": row["ratio"],
-            "min": row.get("ratio_min"), "max": row.get("ratio_max"),
-            "floor": row.get("floor_ms"), "target": "ratio <= 1.25",
-            "ok": row["ratio"] <= 1.25,
-        })
-    return rows
+    return [_ratio_row("optim", f"{row['name']}.step()", row, 1.25) for row in bench_optim.run(quick=quick)]
 
 
 def bench_norm(quick: bool) -> list[dict]:
     import bench_norm
 
-    rows = []
-    for row in bench_norm.run(quick=quick):
-        rows.append({
-            "section": "norm", "name": row["name"], "unit": "ms",
-            "ours": row["ours_ms"], "reference": row["torch_ms"], "ratio": row["ratio"],
-            "min": row.get("ratio_min"), "max": row.get("ratio_max"),
-            "target": "ratio <= 3", "ok": row["ratio"] <= 3,
-        })
-    return rows
+    return [_ratio_row("norm", row["name"], row, 3) for row in bench_norm.run(quick=quick)]
 
 
 def bench_grader(quick: bool) -> list[dict]:
     import bench_grader
 
     result = bench_grader.run(n=100)
-    return [{
-        "section": "grader", "name": f"grade {result['submissions']} submissions", "unit": "s",
-        "ours": result["seconds"], "target": "< 180 s", "ok": result["seconds"] < 180,
-    }]
+    return [
+        {
+            "section": "grader",
+            "name": f"grade {result['submissions']} submissions",
+            "unit": "s",
+            "ours": result["seconds"],
+            "target": "< 180 s",
+            "ok": result["seconds"] < 180,
+        }
+    ]
 
 
 def bench_chapters(quick: bool) -> list[dict]:
@@ -84,13 +90,18 @@ def bench_chapters(quick: bool) -> list[dict]:
             shutil.copy(source, copy)
             report = execute_notebook(copy, root=ROOT)
             slowest = report.slowest
-            rows.append({
-                "section": "chapters", "name": source.stem, "unit": "s", "ours": report.seconds,
-                "slowest_cell": slowest.seconds if slowest else 0.0,
-                "note": f"slowest cell {slowest.index}: {slowest.seconds:.1f} s" if slowest else "",
-                "target": f"< {CHAPTER_BUDGET_S:.0f} s, cells < {CELL_BUDGET_S:.0f} s",
-                "ok": report.seconds < CHAPTER_BUDGET_S and (slowest is None or slowest.seconds < CELL_BUDGET_S),
-            })
+            rows.append(
+                {
+                    "section": "chapters",
+                    "name": source.stem,
+                    "unit": "s",
+                    "ours": report.seconds,
+                    "slowest_cell": slowest.seconds if slowest else 0.0,
+                    "note": f"slowest cell {slowest.index}: {slowest.seconds:.1f} s" if slowest else "",
+                    "target": f"< {CHAPTER_BUDGET_S:.0f} s, cells < {CELL_BUDGET_S:.0f} s",
+                    "ok": report.seconds < CHAPTER_BUDGET_S and (slowest is None or slowest.seconds < CELL_BUDGET_S),
+                }
+            )
     return rows
 
 
@@ -102,17 +113,44 @@ def _timed(command: list[str]) -> tuple[float, int]:
 
 def bench_site(quick: bool) -> list[dict]:
     with tempfile.TemporaryDirectory() as tmp:
-        seconds, code = _timed([str(Path(sys.executable).with_name("jupyter-book")), "build", str(ROOT), "--path-output", tmp, "-W", "-n", "--keep-going"])
-    return [{"section": "site", "name": "jupyter-book build (stored outputs)", "unit": "s", "ours": seconds,
-             "target": "< 60 s, no warnings", "ok": code == 0 and seconds < 60}]
+        seconds, code = _timed(
+            [
+                str(Path(sys.executable).with_name("jupyter-book")),
+                "build",
+                str(ROOT),
+                "--path-output",
+                tmp,
+                "-W",
+                "-n",
+                "--keep-going",
+            ]
+        )
+    return [
+        {
+            "section": "site",
+            "name": "jupyter-book build (stored outputs)",
+            "unit": "s",
+            "ours": seconds,
+            "target": "< 60 s, no warnings",
+            "ok": code == 0 and seconds < 60,
+        }
+    ]
 
 
 def bench_tests(quick: bool) -> list[dict]:
     if quick:
         return []
     seconds, code = _timed([sys.executable, "-m", "pytest", "-q"])
-    return [{"section": "tests", "name": "pytest (whole suite)", "unit": "s", "ours": seconds,
-             "target": "passes, < 15 min with install", "ok": code == 0 and seconds < 15 * 60}]
+    return [
+        {
+            "section": "tests",
+            "name": "pytest (whole suite)",
+            "unit": "s",
+            "ours": seconds,
+            "target": "passes, < 15 min with install",
+            "ok": code == 0 and seconds < 15 * 60,
+        }
+    ]
 
 
 def _format(value, digits: int = 3) -> str:
@@ -130,12 +168,18 @@ def print_table(rows: list[dict]) -> None:
             ratio = f"{r['ratio']:.2f}"
             if r.get("min") is not None:
                 ratio += f" ({r['min']:.2f}-{r['max']:.2f})"
-        lines.append([
-            r["section"], r["name"], f"{_format(r['ours'])} {r['unit']}",
-            f"{_format(r.get('reference'))} {r['unit']}" if r.get("reference") is not None else "",
-            ratio, f"{_format(r.get('floor'))} {r['unit']}" if r.get("floor") is not None else "",
-            r.get("target", "") + (f"; {r['note']}" if r.get("note") else ""), "yes" if r["ok"] else "NO",
-        ])
+        lines.append(
+            [
+                r["section"],
+                r["name"],
+                f"{_format(r['ours'])} {r['unit']}",
+                f"{_format(r.get('reference'))} {r['unit']}" if r.get("reference") is not None else "",
+                ratio,
+                f"{_format(r.get('floor'))} {r['unit']}" if r.get("floor") is not None else "",
+                r.get("target", "") + (f"; {r['note']}" if r.get("note") else ""),
+                "yes" if r["ok"] else "NO",
+            ]
+        )
     widths = [max(len(str(line[i])) for line in lines) for i in range(len(header))]
     for i, line in enumerate(lines):
         print("| " + " | ".join(str(c).ljust(w) for c, w in zip(line, widths)) + " |")

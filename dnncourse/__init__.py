@@ -1,12 +1,21 @@
 """dnncourse: the reference implementations behind the course "Training deep neural networks".
 
-Each concept lives in its own module (``dnncourse.optim``, ``dnncourse.init``, ``dnncourse.norm``, ...);
-import the one you need. The package root holds only what every chapter calls first.
+The package is organized by kind (see the README's layout table):
+
+- ``dnncourse.optim``, ``dnncourse.init``, ``dnncourse.norm``, ... : the concepts the book teaches, one
+  module each, free of plotting;
+- ``dnncourse.lab``: the experiment helpers (data sets, models, the training loop, loss surfaces,
+  diagnostics);
+- ``dnncourse.viz``: every figure and widget, in one style;
+- ``dnncourse.exercises``: the graded exercises and the ``check`` cell;
+- ``dnncourse.grading`` and ``dnncourse.authoring``: the instructor's and the maintainers' tools.
+
+The package root holds only what every chapter calls first: :func:`seed_everything`, :func:`device`
+and :func:`generator` (it imports no plotting library).
 """
 
-from dnncourse.core import device, seed_everything
-from dnncourse.style import COLORS, use_style
+from dnncourse.core import device, generator, seed_everything
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "COLORS", "device", "seed_everything", "use_style"]
+__all__ = ["__version__", "device", "generator", "seed_everything"]

@@ -1,12 +1,16 @@
-"""Activation functions with hand-written derivatives, and the same functions as ``nn.Module`` s (chapter 4).
+"""Activation functions with hand-written derivatives, and the same functions as ``nn.Module`` s (chapter 5).
 
 Each function ``f`` comes with ``f_grad``, its derivative :math:`f'(x)` written out by hand (elementwise,
 same shape, device and dtype as ``x``). The modules (``Sigmoid``, ``ReLU``, ``SELU``, ...) compute their
 forward pass with these functions and let autograd differentiate it, so they can replace the
-``torch.nn`` classes of the same name, e.g. ``dnncourse.models.mlp(64, [32], 10, activation=ELU)``.
+``torch.nn`` classes of the same name, e.g. ``dnncourse.lab.models.mlp(64, [32], 10, activation="elu")``.
+:data:`ACTIVATIONS` is the one table of them: name -> module class, function, derivative and the
+properties chapter 5 compares.
 
 At a kink (``x = 0`` for the ReLU family) the derivative is a convention; we follow PyTorch's autograd:
-ReLU'(0) = 0, LeakyReLU'(0) = slope, ELU'(0) = alpha (the left branch), SELU'(0) = lambda * alpha.
+ReLU'(0) = 0, LeakyReLU'(0) = RReLU'(0) = PReLU'(0) = the slope, ELU'(0) = alpha (the left branch),
+SELU'(0) = lambda * alpha. The functions are written so that autograd, differentiating the modules,
+gives exactly the hand-written derivative there too (the tests check it for every module).
 """
 
 from __future__ import annotations
@@ -15,17 +19,45 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import matplotlib.pyplot as plt
-import numpy as np
 import torch
 from torch import nn
 
+from dnncourse import _validation as check
+
 __all__ = [
-    "sigmoid", "sigmoid_grad", "tanh", "tanh_grad", "relu", "relu_grad", "leaky_relu", "leaky_relu_grad",
-    "rrelu", "rrelu_grad", "prelu", "prelu_grad", "prelu_slope_grad", "elu", "elu_grad", "selu", "selu_grad",
-    "gelu", "gelu_grad", "SELU_ALPHA", "SELU_LAMBDA",
-    "ActivationModule", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "RReLU", "PReLU", "ELU", "SELU", "GELU",
-    "ACTIVATIONS", "ActivationInfo", "ZOO", "plot_activations",
+    "sigmoid",
+    "sigmoid_grad",
+    "tanh",
+    "tanh_grad",
+    "relu",
+    "relu_grad",
+    "leaky_relu",
+    "leaky_relu_grad",
+    "rrelu",
+    "rrelu_grad",
+    "prelu",
+    "prelu_grad",
+    "prelu_slope_grad",
+    "elu",
+    "elu_grad",
+    "selu",
+    "selu_grad",
+    "gelu",
+    "gelu_grad",
+    "SELU_ALPHA",
+    "SELU_LAMBDA",
+    "ActivationModule",
+    "Sigmoid",
+    "Tanh",
+    "ReLU",
+    "LeakyReLU",
+    "RReLU",
+    "PReLU",
+    "ELU",
+    "SELU",
+    "GELU",
+    "ActivationInfo",
+    "ACTIVATIONS",
 ]
 
 # SELU's constants (Klambauer et al., 2017, eq. 14; the values torch.nn.SELU uses), chosen so that
@@ -60,17 +92,13 @@ def tanh_grad(x: torch.Tensor) -> torch.Tensor:
 
 def relu(x: torch.Tensor) -> torch.Tensor:
     """:math:`\\max(0, x)`."""
-    return torch.clamp(x, min=0)
+    # Not torch.clamp(x, min=0): autograd differentiates clamp as 1 at x = 0, against relu_grad's 0.
+    return torch.where(x > 0, x, 0.0)
 
 
 def relu_grad(x: torch.Tensor) -> torch.Tensor:
     """1 for x > 0, else 0 (0 at the kink, like PyTorch)."""
     return (x > 0).to(x.dtype)
-
-
-def _check_slope(name: str, value: float) -> None:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
 
 
 def leaky_relu(x: torch.Tensor, negative_slope: float = 0.01) -> torch.Tensor:
@@ -83,19 +111,26 @@ def leaky_relu_grad(x: torch.Tensor, negative_slope: float = 0.01) -> torch.Tens
     return torch.where(x > 0, torch.ones_like(x), torch.full_like(x, negative_slope))
 
 
-def rrelu(x: torch.Tensor, lower: float = 1 / 8, upper: float = 1 / 3, training: bool = False,
-          generator: torch.Generator | None = None) -> torch.Tensor:
-    """Randomized leaky ReLU (Xu et al., 2015): ``x`` for x >= 0, ``a * x`` otherwise.
+def rrelu(
+    x: torch.Tensor,
+    lower: float = 1 / 8,
+    upper: float = 1 / 3,
+    training: bool = False,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Randomized leaky ReLU (Xu et al., 2015): ``x`` for x > 0, ``a * x`` otherwise.
 
-    In training each element draws its own slope :math:`a \\sim U(\\text{lower}, \\text{upper})`; in
-    evaluation the slope is the mean :math:`(\\text{lower} + \\text{upper}) / 2`, a leaky ReLU.
-    PyTorch's defaults are lower = 1/8 and upper = 1/3.
+    In training each element draws its own slope :math:`a \\sim U(\\text{lower}, \\text{upper})`, from
+    ``generator`` (on ``x``'s device; ``None``: PyTorch's global generator); in evaluation the slope is
+    the mean :math:`(\\text{lower} + \\text{upper}) / 2`, a leaky ReLU. PyTorch's defaults are
+    lower = 1/8 and upper = 1/3.
     """
     if training:
+        generator = check.generator_for(generator, x.device)
         a = torch.empty_like(x).uniform_(lower, upper, generator=generator)  # one slope per element
     else:
         a = (lower + upper) / 2
-    return torch.where(x >= 0, x, a * x)
+    return torch.where(x > 0, x, a * x)  # x > 0, not >=: the slope is the derivative at 0 too
 
 
 def rrelu_grad(x: torch.Tensor, lower: float = 1 / 8, upper: float = 1 / 3) -> torch.Tensor:
@@ -127,7 +162,7 @@ def prelu_grad(x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
     return torch.where(x > 0, torch.ones_like(x), a.to(x.dtype).expand_as(x))
 
 
-def prelu_slope_grad(x: torch.Tensor, a: torch.Tensor | None = None) -> torch.Tensor:
+def prelu_slope_grad(x: torch.Tensor) -> torch.Tensor:
     """:math:`\\partial f/\\partial a = \\min(x, 0)` elementwise (sum it times the upstream gradient over the
     elements sharing a slope to get :math:`\\partial L/\\partial a`)."""
     return torch.clamp(x, max=0)
@@ -158,18 +193,13 @@ _SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
 _GELU_CUBIC = 0.044715  # the cubic coefficient of the tanh approximation (Hendrycks and Gimpel, 2016)
 
 
-def _check_approximate(approximate: str) -> None:
-    if approximate not in ("none", "tanh"):
-        raise ValueError(f"approximate must be 'none' or 'tanh', got {approximate!r}")
-
-
 def gelu(x: torch.Tensor, approximate: str = "none") -> torch.Tensor:
     """Gaussian error linear unit (Hendrycks and Gimpel, 2016): :math:`x\\,\\Phi(x)`.
 
     ``approximate="none"``: :math:`\\Phi(x) = \\tfrac12(1 + \\mathrm{erf}(x/\\sqrt2))` exactly;
     ``approximate="tanh"``: :math:`\\tfrac12 x (1 + \\tanh(\\sqrt{2/\\pi}(x + 0.044715 x^3)))`.
     """
-    _check_approximate(approximate)
+    check.one_of("approximate", approximate, ("none", "tanh"))
     if approximate == "tanh":
         u = _SQRT_2_OVER_PI * (x + _GELU_CUBIC * x**3)
         return 0.5 * x * (1 + torch.tanh(u))
@@ -180,7 +210,7 @@ def gelu(x: torch.Tensor, approximate: str = "none") -> torch.Tensor:
 def gelu_grad(x: torch.Tensor, approximate: str = "none") -> torch.Tensor:
     """:math:`\\Phi(x) + x\\,\\varphi(x)` (exact), or the derivative of the tanh approximation:
     :math:`\\tfrac12(1 + t) + \\tfrac12 x (1 - t^2)\\sqrt{2/\\pi}(1 + 3 \\cdot 0.044715 x^2)`, :math:`t = \\tanh(u)`."""
-    _check_approximate(approximate)
+    check.one_of("approximate", approximate, ("none", "tanh"))
     if approximate == "tanh":
         t = torch.tanh(_SQRT_2_OVER_PI * (x + _GELU_CUBIC * x**3))
         du_dx = _SQRT_2_OVER_PI * (1 + 3 * _GELU_CUBIC * x**2)
@@ -223,8 +253,7 @@ class LeakyReLU(ActivationModule):
 
     def __init__(self, negative_slope: float = 0.01):
         super().__init__()
-        _check_slope("negative_slope", negative_slope)
-        self.negative_slope = negative_slope
+        self.negative_slope = check.non_negative("negative_slope", negative_slope)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return leaky_relu(x, self.negative_slope)
@@ -234,31 +263,32 @@ class LeakyReLU(ActivationModule):
 
 
 class RReLU(ActivationModule):
-    """Module form of :func:`rrelu`: random slopes in ``train()`` mode, the mean slope in ``eval()`` mode."""
+    """Module form of :func:`rrelu`: random slopes in ``train()`` mode, the mean slope in ``eval()`` mode.
 
-    def __init__(self, lower: float = 1 / 8, upper: float = 1 / 3):
+    The training-mode slopes are drawn from ``generator`` (a ``torch.Generator`` on the device of the
+    inputs, e.g. ``dnncourse.generator(seed, device)``), or from PyTorch's global generator if ``None``.
+    """
+
+    def __init__(self, lower: float = 1 / 8, upper: float = 1 / 3, generator: torch.Generator | None = None):
         super().__init__()
-        _check_slope("lower", lower)
-        _check_slope("upper", upper)
+        lower, upper = check.non_negative("lower", lower), check.non_negative("upper", upper)
         if lower > upper:
             raise ValueError(f"lower must be <= upper, got lower={lower!r}, upper={upper!r}")
-        self.lower, self.upper = lower, upper
+        self.lower, self.upper, self.generator = lower, upper, generator
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return rrelu(x, self.lower, self.upper, training=self.training)
+        return rrelu(x, self.lower, self.upper, training=self.training, generator=self.generator)
 
     def extra_repr(self) -> str:
         return f"lower={self.lower:.4g}, upper={self.upper:.4g}"
 
 
 class PReLU(ActivationModule):
-    """Module form of :func:`prelu`: ``num_parameters`` learnable slopes (1, or one per channel), initialised to ``init``."""
+    """Module form of :func:`prelu`: ``num_parameters`` learned slopes (1, or one per channel), starting at ``init``."""
 
     def __init__(self, num_parameters: int = 1, init: float = 0.25):
         super().__init__()
-        if isinstance(num_parameters, bool) or not isinstance(num_parameters, int) or num_parameters < 1:
-            raise ValueError(f"num_parameters must be a positive integer, got {num_parameters!r}")
-        self.num_parameters = num_parameters
+        self.num_parameters = check.integer("num_parameters", num_parameters, minimum=1)
         self.weight = nn.Parameter(torch.full((num_parameters,), float(init)))  # (C,) slopes
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -273,8 +303,7 @@ class ELU(ActivationModule):
 
     def __init__(self, alpha: float = 1.0):
         super().__init__()
-        _check_slope("alpha", alpha)
-        self.alpha = alpha
+        self.alpha = check.non_negative("alpha", alpha)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return elu(x, self.alpha)
@@ -295,8 +324,7 @@ class GELU(ActivationModule):
 
     def __init__(self, approximate: str = "none"):
         super().__init__()
-        _check_approximate(approximate)
-        self.approximate = approximate
+        self.approximate = check.one_of("approximate", approximate, ("none", "tanh"))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return gelu(x, self.approximate)
@@ -305,79 +333,50 @@ class GELU(ActivationModule):
         return f"approximate={self.approximate!r}"
 
 
-# Name -> module class; each accepted by dnncourse.models.mlp(activation=...) as a factory.
-ACTIVATIONS: dict[str, type[ActivationModule]] = {
-    "sigmoid": Sigmoid,
-    "tanh": Tanh,
-    "relu": ReLU,
-    "leaky_relu": LeakyReLU,
-    "rrelu": RReLU,
-    "prelu": PReLU,
-    "elu": ELU,
-    "selu": SELU,
-    "gelu": GELU,
-}
-
-
 # ---------------------------------------------------------------------------------------------------
-# The zoo: what chapter 4 tabulates and plots
+# The table: what chapter 5 tabulates and plots, and the names mlp(activation=...) accepts
 # ---------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class ActivationInfo:
-    """One activation with its derivative and the properties chapter 4 compares."""
+    """One activation: its module class, function and derivative, and the properties chapter 5 compares."""
 
     name: str
-    forward: Callable[[torch.Tensor], torch.Tensor]
-    derivative: Callable[[torch.Tensor], torch.Tensor]
+    module: type[ActivationModule]  # the class with default arguments builds the layer mlp() uses
+    function: Callable[[torch.Tensor], torch.Tensor]  # what the module computes (default arguments)
+    derivative: Callable[[torch.Tensor], torch.Tensor]  # the hand-written derivative of `function`
     output_range: str
     saturates: str  # where the derivative goes to 0
     cost: str  # what one evaluation needs
 
 
-ZOO: dict[str, ActivationInfo] = {
+def _prelu_default(x: torch.Tensor) -> torch.Tensor:  # PReLU with its initial slope 0.25
+    return prelu(x, torch.tensor(0.25, dtype=x.dtype, device=x.device))
+
+
+def _prelu_default_grad(x: torch.Tensor) -> torch.Tensor:
+    return prelu_grad(x, torch.tensor(0.25, dtype=x.dtype, device=x.device))
+
+
+# The one activation table of the library: name -> ActivationInfo.
+ACTIVATIONS: dict[str, ActivationInfo] = {
     info.name: info
     for info in (
-        ActivationInfo("sigmoid", sigmoid, sigmoid_grad, "(0, 1)", "both sides", "one exp"),
-        ActivationInfo("tanh", tanh, tanh_grad, "(-1, 1)", "both sides", "two exps"),
-        ActivationInfo("relu", relu, relu_grad, "[0, inf)", "x < 0 (dead)", "a comparison"),
-        ActivationInfo("leaky_relu", leaky_relu, leaky_relu_grad, "(-inf, inf)", "never", "a comparison"),
-        ActivationInfo("rrelu", rrelu, rrelu_grad, "(-inf, inf)", "never", "a comparison (+ a random draw)"),
-        ActivationInfo("prelu", lambda x: prelu(x, torch.tensor(0.25, dtype=x.dtype, device=x.device)),
-                       lambda x: prelu_grad(x, torch.tensor(0.25, dtype=x.dtype, device=x.device)),
-                       "(-inf, inf)", "never", "a comparison (+ a learned slope)"),
-        ActivationInfo("elu", elu, elu_grad, "(-1, inf)", "x -> -inf", "one exp for x < 0"),
-        ActivationInfo("selu", selu, selu_grad, "(-1.758, inf)", "x -> -inf", "one exp for x < 0"),
-        ActivationInfo("gelu", gelu, gelu_grad, "[-0.170, inf)", "x -> -inf", "an erf (or a tanh)"),
+        ActivationInfo("sigmoid", Sigmoid, sigmoid, sigmoid_grad, "(0, 1)", "both sides", "one exp"),
+        ActivationInfo("tanh", Tanh, tanh, tanh_grad, "(-1, 1)", "both sides", "two exps"),
+        ActivationInfo("relu", ReLU, relu, relu_grad, "[0, inf)", "x < 0 (dead)", "a comparison"),
+        ActivationInfo("leaky_relu", LeakyReLU, leaky_relu, leaky_relu_grad, "(-inf, inf)", "never", "a comparison"),
+        ActivationInfo("rrelu", RReLU, rrelu, rrelu_grad, "(-inf, inf)", "never", "a comparison (+ a random draw)"),
+        ActivationInfo(
+            "prelu",
+            PReLU,
+            _prelu_default,
+            _prelu_default_grad,
+            "(-inf, inf)",
+            "never",
+            "a comparison (+ a learned slope)",
+        ),
+        ActivationInfo("elu", ELU, elu, elu_grad, "(-1, inf)", "x -> -inf", "one exp for x < 0"),
+        ActivationInfo("selu", SELU, selu, selu_grad, "(-1.758, inf)", "x -> -inf", "one exp for x < 0"),
+        ActivationInfo("gelu", GELU, gelu, gelu_grad, "[-0.170, inf)", "x -> -inf", "an erf (or a tanh)"),
     )
 }
-
-
-def plot_activations(names: list[str] | None = None, x_range: tuple[float, float] = (-4.0, 4.0), axes=None):
-    """Plot each activation of :data:`ZOO` (solid) with its hand-written derivative (dashed), one panel each.
-
-    Returns the figure. ``axes`` may be a flat sequence of at least ``len(names)`` axes.
-    """
-    names = list(ZOO) if names is None else list(names)
-    unknown = [n for n in names if n not in ZOO]
-    if unknown:
-        raise ValueError(f"names must be keys of ZOO {sorted(ZOO)}, got {unknown!r}")
-    if axes is None:
-        cols = min(len(names), 3)
-        rows = math.ceil(len(names) / cols)
-        fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), sharex=True, squeeze=False)
-        axes = axes.ravel()
-    fig = axes[0].figure
-    x = torch.linspace(*x_range, 801, dtype=torch.float64)
-    for ax, name in zip(axes, names):
-        info = ZOO[name]
-        ax.plot(x.numpy(), info.forward(x).numpy(), label="$f(x)$")
-        ax.plot(x.numpy(), info.derivative(x).numpy(), ls="--", label="$f'(x)$")
-        ax.axhline(0, color="#888888", lw=0.8)
-        ax.set_title(name)
-        ax.set_xlabel("$x$")
-        ax.set_ylim(-2, 4)
-    for ax in axes[len(names):]:
-        ax.set_visible(False)
-    axes[0].legend(loc="upper left")
-    fig.tight_layout()
-    return fig

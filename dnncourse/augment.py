@@ -1,4 +1,4 @@
-"""Data augmentation for small images such as the 8x8 digits (chapter 7, "Regularization").
+"""Data augmentation for small images such as the 8x8 digits (chapter 8, "Regularization").
 
 Augmentation enlarges a training set with label-preserving transformations: a digit shifted by a pixel,
 turned by a few degrees or with a little noise added is still the same digit. Everything is pure PyTorch,
@@ -8,18 +8,18 @@ works on whatever device the images are on, and is repeatable: random draws come
 Images are ``(n, H, W)`` or flattened ``(n, H * W)`` (the digits data set, with ``shape=(8, 8)``); every
 function returns the layout it was given. The transformations assume raw pixel intensities whose
 background is ``fill`` (0 for the digits loaded with ``load_digits(standardize_inputs=False)``):
-standardize *after* augmenting, with :func:`dnncourse.data.standardize`.
+standardize *after* augmenting, with :func:`dnncourse.lab.data.standardize`.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
-from dnncourse.data import Dataset
+from dnncourse import _validation as check
+from dnncourse.lab.data import Dataset
 
 __all__ = ["AugmentConfig", "affine_transform", "random_augment", "augment_dataset"]
 
@@ -36,9 +36,7 @@ class AugmentConfig:
 
     def __post_init__(self):
         for name in ("max_shift", "max_rotation", "noise_std"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+            check.non_negative(name, getattr(self, name))
         if self.clamp is not None and (len(self.clamp) != 2 or not self.clamp[0] < self.clamp[1]):
             raise ValueError(f"clamp must be None or a pair (low, high) with low < high, got {self.clamp!r}")
 
@@ -111,6 +109,7 @@ def random_augment(
     """
     if not isinstance(config, AugmentConfig):
         raise ValueError(f"config must be an AugmentConfig, got {type(config).__name__}")
+    check.generator_for(generator, "cpu")
     n = X.shape[0]
     angle = (2 * torch.rand(n, generator=generator) - 1) * config.max_rotation  # (n,) degrees
     shift = (2 * torch.rand(n, 2, generator=generator) - 1) * config.max_shift  # (n, 2) pixels
@@ -136,9 +135,8 @@ def augment_dataset(
     Augmenting once, before training ("offline"), keeps the training loop unchanged; the new data set has
     ``(copies + 1) * len(data)`` rows, on the device of ``data``.
     """
-    if isinstance(copies, bool) or not isinstance(copies, int) or copies < 0:
-        raise ValueError(f"copies must be an integer >= 0, got {copies!r}")
-    generator = torch.Generator().manual_seed(seed)
+    copies = check.integer("copies", copies, minimum=0)
+    generator = torch.Generator(device="cpu").manual_seed(seed)  # CPU draws: the same images on every device
     X_parts = [data.X] + [random_augment(data.X, config, shape=shape, generator=generator) for _ in range(copies)]
     X = torch.cat(X_parts)  # ((copies + 1) * n, H*W)
     y = data.y.repeat(copies + 1, *([1] * (data.y.ndim - 1)))  # ((copies + 1) * n,)

@@ -97,7 +97,9 @@ class Value:
 
     def __repr__(self) -> str:
         label = f"{self.name}=" if self.name else ""
-        return f"Value({label}{np.array2string(self.data, precision=4)}, grad={np.array2string(self.grad, precision=4)})"
+        return (
+            f"Value({label}{np.array2string(self.data, precision=4)}, grad={np.array2string(self.grad, precision=4)})"
+        )
 
     @staticmethod
     def _lift(other, op: str) -> Value:

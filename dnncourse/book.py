@@ -53,7 +53,9 @@ def _plain_number(value: Any) -> Any:
         try:
             value = value.item()
         except (ValueError, RuntimeError) as error:
-            raise ValueError(f"glue needs a single number or a string, got an array of shape {tuple(value.shape)}") from error
+            raise ValueError(
+                f"glue needs a single number or a string, got an array of shape {tuple(value.shape)}"
+            ) from error
     return value
 
 

@@ -1,4 +1,4 @@
-"""Gradient clipping by value and by (global) norm (chapter 4), behaving like ``torch.nn.utils``.
+"""Gradient clipping by value and by (global) norm (chapter 5), behaving like ``torch.nn.utils``.
 
 Two ways to tame an exploding gradient :math:`g`:
 
@@ -8,51 +8,51 @@ Two ways to tame an exploding gradient :math:`g`:
   :math:`g \\leftarrow \\tau\\, g / \\lVert g \\rVert`. The direction is kept; only the step length shrinks.
 
 Over a model, the norm is the *global* norm of all parameter gradients stacked into one vector,
-:math:`\\lVert g \\rVert_p = \\lVert(\\lVert g_1 \\rVert_p, \\dots, \\lVert g_k \\rVert_p)\\rVert_p`, and every gradient is
-multiplied by the same coefficient ``min(1, max_norm / (total_norm + 1e-6))`` (PyTorch's formula).
+:math:`\\lVert g \\rVert_p = \\lVert(\\lVert g_1 \\rVert_p, \\dots, \\lVert g_k \\rVert_p)\\rVert_p`, and every
+gradient is multiplied by the same coefficient ``min(1, max_norm / (total_norm + 1e-6))`` (PyTorch's formula).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 import torch
 
+from dnncourse import _validation as check
+
 __all__ = [
-    "clip_by_value", "clip_by_norm", "clip_grad_value_", "clip_grad_norm_", "global_grad_norm",
+    "clip_by_value",
+    "clip_by_norm",
+    "clip_grad_value_",
+    "clip_grad_norm_",
+    "global_grad_norm",
     "clipped_gradient_descent",
 ]
 
 _EPS = 1e-6  # added to the norm in the clip coefficient, as in torch.nn.utils.clip_grad_norm_
 
 
-def _check_nonnegative(name: str, value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value) or value < 0:
-        raise ValueError(f"{name} must be a number >= 0, got {value!r}")
-    return float(value)
-
-
 def _check_norm_type(norm_type: float) -> float:
-    norm_type = float(norm_type)
-    if not (norm_type > 0 or norm_type == math.inf):
-        raise ValueError(f"norm_type must be > 0 or inf, got {norm_type!r}")
+    norm_type = check.number("norm_type", norm_type, finite=False)
+    if not norm_type > 0:
+        raise ValueError(f"norm_type must be a number > 0 or inf, got {norm_type!r}")
     return norm_type
 
 
 def clip_by_value(g: torch.Tensor, clip_value: float) -> torch.Tensor:
     """Return :math:`\\mathrm{clip}(g, -c, c)` componentwise (a new tensor)."""
-    c = _check_nonnegative("clip_value", clip_value)
+    c = check.non_negative("clip_value", clip_value)
     return torch.clamp(g, -c, c)
 
 
 def clip_by_norm(g: torch.Tensor, max_norm: float, norm_type: float = 2.0) -> torch.Tensor:
-    """Return :math:`g \\cdot \\min(1, \\tau / (\\lVert g \\rVert + 10^{-6}))` (a new tensor), :math:`\\tau` = ``max_norm``.
+    """Return :math:`g \\cdot \\min(1, \\tau / (\\lVert g \\rVert + 10^{-6}))` (a new tensor),
+    :math:`\\tau` = ``max_norm``.
 
     Same direction as ``g``; norm at most ``max_norm``.
     """
-    tau = _check_nonnegative("max_norm", max_norm)
+    tau = check.non_negative("max_norm", max_norm)
     norm = torch.linalg.vector_norm(g, _check_norm_type(norm_type))
     clip_coef = torch.clamp(tau / (norm + _EPS), max=1.0)
     return g * clip_coef
@@ -77,7 +77,7 @@ def global_grad_norm(parameters: torch.Tensor | Iterable[torch.Tensor], norm_typ
 
 def clip_grad_value_(parameters: torch.Tensor | Iterable[torch.Tensor], clip_value: float) -> None:
     """Clamp every parameter's ``.grad`` to ``[-clip_value, clip_value]`` in place."""
-    c = _check_nonnegative("clip_value", clip_value)
+    c = check.non_negative("clip_value", clip_value)
     for g in _grads(parameters):
         g.detach().clamp_(-c, c)
 
@@ -93,7 +93,7 @@ def clip_grad_norm_(
     Returns the total norm *before* clipping (a 0-dim tensor), like ``torch.nn.utils.clip_grad_norm_``.
     With ``error_if_nonfinite=True`` a NaN or infinite total norm raises ``RuntimeError``.
     """
-    tau = _check_nonnegative("max_norm", max_norm)
+    tau = check.non_negative("max_norm", max_norm)
     parameters = [parameters] if isinstance(parameters, torch.Tensor) else list(parameters)
     grads = _grads(parameters)
     total_norm = global_grad_norm(parameters, norm_type)
@@ -121,14 +121,12 @@ def clipped_gradient_descent(
 ) -> np.ndarray:
     """Gradient descent :math:`\\theta_{k+1} = \\theta_k - \\eta\\, \\mathrm{clip}(\\nabla J(\\theta_k))` in float64.
 
-    ``grad`` maps a parameter tensor to its gradient (e.g. ``dnncourse.landscapes.cliff().grad``);
+    ``grad`` maps a parameter tensor to its gradient (e.g. ``dnncourse.lab.surfaces.cliff().grad``);
     the gradient is clipped by norm (``max_norm``), by value (``clip_value``), or not at all.
     Returns the path, a NumPy array of shape (steps + 1, len(start)); row 0 is the start.
     """
-    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr must be a positive number, got {lr!r}")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-        raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
+    lr = check.positive("lr", lr)
+    steps = check.integer("steps", steps, minimum=0)
     if max_norm is not None and clip_value is not None:
         raise ValueError(f"give max_norm or clip_value, not both (got {max_norm!r} and {clip_value!r})")
     theta = torch.tensor(start, dtype=torch.float64)  # (d,)

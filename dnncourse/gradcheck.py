@@ -4,7 +4,8 @@ Every hand-written backward pass in this course is checked against a numerical d
 
 .. math::
 
-    \\frac{\\partial f}{\\partial x_i} \\approx \\frac{f(x + \\varepsilon e_i) - f(x - \\varepsilon e_i)}{2 \\varepsilon},
+    \\frac{\\partial f}{\\partial x_i}
+    \\approx \\frac{f(x + \\varepsilon e_i) - f(x - \\varepsilon e_i)}{2 \\varepsilon},
 
 where :math:`e_i` is the i-th unit vector. Two errors compete in the choice of :math:`\\varepsilon`:
 
@@ -28,19 +29,14 @@ probably a bug.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import numpy as np
 import torch
 
+from dnncourse import _validation as check
+
 __all__ = ["numerical_gradient", "numerical_jacobian", "relative_error"]
-
-
-def _check_eps(eps: float) -> float:
-    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not math.isfinite(eps) or eps <= 0:
-        raise ValueError(f"eps must be a finite number > 0, got {eps!r}")
-    return float(eps)
 
 
 def _working_copy(x) -> np.ndarray | torch.Tensor:
@@ -66,7 +62,7 @@ def numerical_gradient(f: Callable, x, eps: float = 1e-5):
         :math:`(f(x + \\varepsilon e_i) - f(x - \\varepsilon e_i)) / (2 \\varepsilon)`. It costs ``2 * x.size``
         evaluations of ``f``.
     """
-    eps = _check_eps(eps)
+    eps = check.positive("eps", eps)
     x = _working_copy(x)
     grad = torch.zeros_like(x) if isinstance(x, torch.Tensor) else np.zeros_like(x)
     for i, f_plus, f_minus in _centred_evaluations(f, x, eps):
@@ -111,11 +107,12 @@ def numerical_jacobian(f: Callable, x, eps: float = 1e-5):
     with ``J[i..., j...] = d f(x)[i...] / d x[j...]``: an array, or a tensor on ``x``'s device with
     ``x``'s dtype when ``x`` is a tensor. See :func:`numerical_gradient` for ``eps``.
     """
-    eps = _check_eps(eps)
+    eps = check.positive("eps", eps)
     x = _working_copy(x)
     out_shape = tuple(f(x).shape)
     columns = [  # one column d f / d x_j per input coordinate j, each flattened to (m,)
-        (_flat_numpy(f_plus) - _flat_numpy(f_minus)) / (2 * eps) for _, f_plus, f_minus in _centred_evaluations(f, x, eps)
+        (_flat_numpy(f_plus) - _flat_numpy(f_minus)) / (2 * eps)
+        for _, f_plus, f_minus in _centred_evaluations(f, x, eps)
     ]
     J = np.stack(columns, axis=1) if columns else np.zeros((int(np.prod(out_shape)), 0))  # (m, n)
     J = J.reshape(out_shape + tuple(x.shape))  # (m, n) -> f.shape + x.shape

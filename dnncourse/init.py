@@ -1,10 +1,12 @@
-"""Weight initializers: how the first weights are drawn, and why their scale matters (chapter 5).
+"""Weight initializers: how the first weights are drawn, and why their scale matters (chapter 6).
 
 Every function fills a tensor *in place* (its name ends in ``_``), under ``torch.no_grad()``, and returns
 it, exactly like its namesake in ``torch.nn.init``, so either can be passed where the other is expected
-(for instance ``dnncourse.models.mlp(..., init=kaiming_normal_)``).
+(for instance ``dnncourse.lab.models.mlp(..., init=kaiming_normal_)``). The random ones take an optional
+``generator``, which must live on the tensor's device (``dnncourse.generator(seed, tensor.device)``);
+``None`` draws from PyTorch's global generator.
 
-Notation (chapter 5). A weight ``W`` of a ``Linear`` layer has shape ``(n_out, n_in)``; a convolution
+Notation (chapter 6). A weight ``W`` of a ``Linear`` layer has shape ``(n_out, n_in)``; a convolution
 weight has shape ``(c_out, c_in, k_1, ..., k_d)``. With the receptive field size ``r = k_1 * ... * k_d``
 (``r = 1`` for a linear layer)::
 
@@ -30,6 +32,8 @@ from collections.abc import Callable
 
 import torch
 from torch import nn
+
+from dnncourse import _validation as check
 
 __all__ = [
     "calculate_fan_in_and_fan_out",
@@ -102,20 +106,23 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
     if nonlinearity == "leaky_relu":
         if param is None:
             param = 0.01
-        if isinstance(param, bool) or not isinstance(param, (int, float)):
-            raise ValueError(f"param (the leaky_relu negative slope) must be a number, got {param!r}")
+        param = check.number("param (the leaky_relu negative slope)", param)
         return math.sqrt(2.0 / (1.0 + param**2))
     if nonlinearity == "selu":
         return 3.0 / 4.0
-    known = [*_LINEAR_NONLINEARITIES, "tanh", "relu", "leaky_relu", "selu"]
-    raise ValueError(f"nonlinearity must be one of {known}, got {nonlinearity!r}")
+    check.one_of("nonlinearity", nonlinearity, [*_LINEAR_NONLINEARITIES, "tanh", "relu", "leaky_relu", "selu"])
+    raise AssertionError("unreachable: every known nonlinearity returned above")
 
 
 def _fan(tensor: torch.Tensor, mode: str) -> int:
-    if mode not in ("fan_in", "fan_out"):
-        raise ValueError(f"mode must be 'fan_in' or 'fan_out', got {mode!r}")
+    check.one_of("mode", mode, ("fan_in", "fan_out"))
     fan_in, fan_out = calculate_fan_in_and_fan_out(tensor)
     return fan_in if mode == "fan_in" else fan_out
+
+
+def _on_device(generator: torch.Generator | None, tensor: torch.Tensor) -> torch.Generator | None:
+    """``generator`` if it draws on ``tensor``'s device (a CUDA tensor needs a CUDA generator)."""
+    return check.generator_for(generator, tensor.device)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -124,7 +131,7 @@ def _fan(tensor: torch.Tensor, mode: str) -> int:
 
 
 def constant_(tensor: torch.Tensor, val: float) -> torch.Tensor:
-    """Fill ``tensor`` with ``val``. Every unit of a layer then computes the same thing (chapter 5)."""
+    """Fill ``tensor`` with ``val``. Every unit of a layer then computes the same thing (chapter 6)."""
     with torch.no_grad():
         return tensor.fill_(val)
 
@@ -143,10 +150,9 @@ def normal_(
     tensor: torch.Tensor, mean: float = 0.0, std: float = 1.0, generator: torch.Generator | None = None
 ) -> torch.Tensor:
     """Fill ``tensor`` with samples of ``N(mean, std^2)`` (``std`` is the standard deviation, not the variance)."""
-    if not std >= 0:
-        raise ValueError(f"std must be non-negative, got {std!r}")
+    std = check.non_negative("std", std)
     with torch.no_grad():
-        return tensor.normal_(mean, std, generator=generator)
+        return tensor.normal_(mean, std, generator=_on_device(generator, tensor))
 
 
 def uniform_(
@@ -156,7 +162,7 @@ def uniform_(
     if not a <= b:
         raise ValueError(f"the bounds must satisfy a <= b, got a={a!r}, b={b!r}")
     with torch.no_grad():
-        return tensor.uniform_(a, b, generator=generator)
+        return tensor.uniform_(a, b, generator=_on_device(generator, tensor))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -174,7 +180,7 @@ def lecun_normal_(tensor: torch.Tensor, generator: torch.Generator | None = None
     fan_in, _ = calculate_fan_in_and_fan_out(tensor)
     sigma = math.sqrt(1.0 / fan_in)
     with torch.no_grad():
-        return tensor.normal_(0.0, sigma, generator=generator)
+        return tensor.normal_(0.0, sigma, generator=_on_device(generator, tensor))
 
 
 def lecun_uniform_(tensor: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -182,12 +188,10 @@ def lecun_uniform_(tensor: torch.Tensor, generator: torch.Generator | None = Non
     fan_in, _ = calculate_fan_in_and_fan_out(tensor)
     a = math.sqrt(3.0 / fan_in)
     with torch.no_grad():
-        return tensor.uniform_(-a, a, generator=generator)
+        return tensor.uniform_(-a, a, generator=_on_device(generator, tensor))
 
 
-def xavier_normal_(
-    tensor: torch.Tensor, gain: float = 1.0, generator: torch.Generator | None = None
-) -> torch.Tensor:
+def xavier_normal_(tensor: torch.Tensor, gain: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
     """Xavier/Glorot normal: ``w ~ N(0, sigma^2)`` with ``sigma = gain * sqrt(2 / (fan_in + fan_out))``.
 
     ``Var(w) = 2 / (fan_in + fan_out)`` is the compromise between keeping the forward variance
@@ -197,12 +201,10 @@ def xavier_normal_(
     fan_in, fan_out = calculate_fan_in_and_fan_out(tensor)
     sigma = gain * math.sqrt(2.0 / (fan_in + fan_out))
     with torch.no_grad():
-        return tensor.normal_(0.0, sigma, generator=generator)
+        return tensor.normal_(0.0, sigma, generator=_on_device(generator, tensor))
 
 
-def xavier_uniform_(
-    tensor: torch.Tensor, gain: float = 1.0, generator: torch.Generator | None = None
-) -> torch.Tensor:
+def xavier_uniform_(tensor: torch.Tensor, gain: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
     """Xavier/Glorot uniform: ``w ~ U(-a, a)`` with ``a = gain * sqrt(6 / (fan_in + fan_out))``.
 
     The square root covers the whole fraction: ``Var(w) = a^2 / 3 = gain^2 * 2 / (fan_in + fan_out)``,
@@ -211,7 +213,7 @@ def xavier_uniform_(
     fan_in, fan_out = calculate_fan_in_and_fan_out(tensor)
     a = gain * math.sqrt(6.0 / (fan_in + fan_out))
     with torch.no_grad():
-        return tensor.uniform_(-a, a, generator=generator)
+        return tensor.uniform_(-a, a, generator=_on_device(generator, tensor))
 
 
 def kaiming_normal_(
@@ -233,7 +235,7 @@ def kaiming_normal_(
     gain = calculate_gain(nonlinearity, a)
     sigma = gain / math.sqrt(fan)
     with torch.no_grad():
-        return tensor.normal_(0.0, sigma, generator=generator)
+        return tensor.normal_(0.0, sigma, generator=_on_device(generator, tensor))
 
 
 def kaiming_uniform_(
@@ -252,7 +254,7 @@ def kaiming_uniform_(
     gain = calculate_gain(nonlinearity, a)
     bound = gain * math.sqrt(3.0 / fan)
     with torch.no_grad():
-        return tensor.uniform_(-bound, bound, generator=generator)
+        return tensor.uniform_(-bound, bound, generator=_on_device(generator, tensor))
 
 
 # ---------------------------------------------------------------------------------------------------

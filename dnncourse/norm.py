@@ -1,4 +1,4 @@
-"""Normalization layers written from scratch: batch, layer, group and instance norm (chapter 6).
+"""Normalization layers written from scratch: batch, layer, group and instance norm (chapter 7).
 
 Batch normalization {cite}`ioffe2015batch` normalizes every channel (feature) ``c`` with statistics of the
 mini-batch ``B`` of ``m`` values that channel takes, then scales and shifts it with learnable parameters:
@@ -22,7 +22,9 @@ per channel, over every axis except axis 1. ``LayerNorm`` normalizes each exampl
 ``GroupNorm`` each example over groups of channels (``InstanceNorm`` is the case of one channel per group).
 
 The module is a drop-in replacement for ``torch.nn.BatchNorm1d/2d``, ``LayerNorm`` and ``GroupNorm``:
-same parameter and buffer names, so ``state_dict`` files load both ways.
+same parameter and buffer names, so ``state_dict`` files load both ways. The module also folds an
+eval-mode batch norm into the linear layer before it (:func:`fold_batchnorm`) and whitens data
+(:func:`whiten`); standardization is :func:`dnncourse.lab.data.standardize`.
 """
 
 from __future__ import annotations
@@ -33,13 +35,12 @@ import torch
 from torch import nn
 from torch.autograd.function import once_differentiable
 
-from dnncourse.data import standardize
+from dnncourse import _validation as check
 
 __all__ = [
     "BatchNormFunction",
     "batch_norm",
     "batchnorm_backward",
-    "batch_norm_numpy",
     "BatchNorm1d",
     "BatchNorm2d",
     "LayerNorm",
@@ -47,10 +48,8 @@ __all__ = [
     "InstanceNorm",
     "fold_batchnorm_params",
     "fold_batchnorm",
-    "standardize",
     "Whitening",
     "whiten",
-    "draw_normalization_axes",
 ]
 
 
@@ -73,7 +72,7 @@ def batchnorm_backward(
         dL/dgamma = sum_i dy_i x_hat_i
         dL/dx_i   = gamma / sqrt(sigma2_B + eps) * (dy_i - mean_j(dy_j) - x_hat_i * mean_j(dy_j x_hat_j))
 
-    Returns ``(dx, dgamma, dbeta)``. Chapter 6 derives it; the tests compare it with autograd.
+    Returns ``(dx, dgamma, dbeta)``. Chapter 7 derives it; the tests compare it with autograd.
     """
     dims, shape = _channel_view(dy)
     m = dy.numel() // dy.shape[1]
@@ -154,20 +153,6 @@ def batch_norm(
     return gamma.view(shape) * x_hat + beta.view(shape)  # y = gamma x_hat + beta
 
 
-def batch_norm_numpy(
-    x, gamma, beta, running_mean, running_var, momentum: float = 0.1, eps: float = 1e-5, training: bool = True
-):
-    """:func:`batch_norm` for NumPy arrays: returns ``(y, new_running_mean, new_running_var)``.
-
-    ``x`` is (N, C) or (N, C, *); the inputs are not modified. Computed in float64 by the torch function
-    above, so it is the same code path as the module.
-    """
-    as_tensor = lambda a: torch.as_tensor(a, dtype=torch.float64).clone()  # noqa: E731
-    x_t, mean_t, var_t = as_tensor(x), as_tensor(running_mean), as_tensor(running_var)
-    y = batch_norm(x_t, as_tensor(gamma), as_tensor(beta), mean_t, var_t, training=training, momentum=momentum, eps=eps)
-    return y.numpy(), mean_t.numpy(), var_t.numpy()
-
-
 class _BatchNorm(nn.Module):
     """Shared code of :class:`BatchNorm1d` and :class:`BatchNorm2d` (they differ only in the accepted shapes)."""
 
@@ -185,12 +170,10 @@ class _BatchNorm(nn.Module):
         dtype: torch.dtype | None = None,
     ):
         super().__init__()
-        if isinstance(num_features, bool) or not isinstance(num_features, int) or num_features < 1:
-            raise ValueError(f"num_features must be a positive integer, got {num_features!r}")
-        if not eps > 0:
-            raise ValueError(f"eps must be > 0, got {eps!r}")
-        if momentum is not None and not 0 <= momentum <= 1:
-            raise ValueError(f"momentum must be in [0, 1] or None, got {momentum!r}")
+        num_features = check.integer("num_features", num_features, minimum=1)
+        eps = check.positive("eps", eps)
+        if momentum is not None:
+            momentum = check.in_range("momentum", momentum, 0, 1)
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
         factory = {"device": device, "dtype": dtype}
@@ -239,8 +222,14 @@ class _BatchNorm(nn.Module):
             # momentum=None: cumulative average, the t-th batch gets weight 1/t.
             momentum = 1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum
         return batch_norm(
-            x, self.weight, self.bias, self.running_mean, self.running_var,
-            training=self.training, momentum=momentum, eps=self.eps,
+            x,
+            self.weight,
+            self.bias,
+            self.running_mean,
+            self.running_var,
+            training=self.training,
+            momentum=momentum,
+            eps=self.eps,
         )
 
     def extra_repr(self) -> str:
@@ -332,9 +321,8 @@ class GroupNorm(nn.Module):
         dtype: torch.dtype | None = None,
     ):
         super().__init__()
-        for name, value in (("num_groups", num_groups), ("num_channels", num_channels)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        num_groups = check.integer("num_groups", num_groups, minimum=1)
+        num_channels = check.integer("num_channels", num_channels, minimum=1)
         if num_channels % num_groups != 0:
             raise ValueError(f"num_channels ({num_channels}) must be divisible by num_groups ({num_groups})")
         self.num_groups, self.num_channels, self.eps, self.affine = num_groups, num_channels, eps, affine
@@ -443,8 +431,7 @@ def whiten(X: torch.Tensor, eps: float = 1e-5, method: str = "pca") -> tuple[tor
     """
     if X.ndim != 2 or X.shape[0] < 2:
         raise ValueError(f"X must have shape (n, d) with n >= 2, got {tuple(X.shape)}")
-    if method not in ("pca", "zca"):
-        raise ValueError(f"method must be 'pca' or 'zca', got {method!r}")
+    check.one_of("method", method, ("pca", "zca"))
     mean = X.mean(dim=0)  # (d,)
     Xc = X - mean  # (n, d)
     Sigma = Xc.T @ Xc / (X.shape[0] - 1)  # (d, d)
@@ -457,42 +444,3 @@ def whiten(X: torch.Tensor, eps: float = 1e-5, method: str = "pca") -> tuple[tor
         W = U @ W
     transform = Whitening(mean, W)
     return transform(X), transform
-
-
-def draw_normalization_axes(axes=None):
-    """Draw the N x C x (H, W) cube four times, shading the values one normalizer averages over.
-
-    Batch norm: one channel over all N and H, W. Layer norm: one example over all C and H, W.
-    Instance norm: one example and one channel. Group norm: one example and a group of channels.
-    Returns the matplotlib figure (the picture of {cite}`wu2018group`, redrawn).
-    """
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    from dnncourse.style import COLORS
-
-    panels = {  # title: (N range, C range) shaded, always over every (H, W)
-        "Batch norm": ((0, 4), (0, 1)),
-        "Layer norm": ((0, 1), (0, 6)),
-        "Instance norm": ((0, 1), (0, 1)),
-        "Group norm": ((0, 1), (0, 2)),
-    }
-    if axes is None:
-        fig = plt.figure(figsize=(11, 3.2))
-        axes = [fig.add_subplot(1, 4, i + 1, projection="3d") for i in range(4)]
-    fig = axes[0].figure
-    n_size, c_size, hw_size = 4, 6, 3
-    for ax, (title, ((n0, n1), (c0, c1))) in zip(axes, panels.items()):
-        filled = np.zeros((n_size, c_size, hw_size), dtype=bool)
-        filled[n0:n1, c0:c1, :] = True
-        facecolors = np.full(filled.shape, "#f2f2f2", dtype=object)  # light grey: not in the statistic
-        facecolors[filled] = COLORS["blue"]  # blue: averaged together
-        ax.voxels(np.ones_like(filled), facecolors=facecolors, edgecolor="#777777", linewidth=0.3)
-        ax.set_xlabel("N (batch)", labelpad=-8)
-        ax.set_ylabel("C (channels)", labelpad=-8)
-        ax.set_zlabel("H, W", labelpad=-10)
-        ax.set_xticks([]), ax.set_yticks([]), ax.set_zticks([])
-        ax.set_title(title)
-        ax.view_init(elev=20, azim=-50)
-        ax.set_box_aspect((n_size, c_size, hw_size))
-    return fig

@@ -24,16 +24,19 @@ so the readable version is also a fast version (see ``benchmarks/bench_optim.py`
 
 The module also has pure one-step functions (:func:`momentum_update`, :func:`rmsprop_update`,
 :func:`adam_update`) that work on NumPy arrays or tensors and return new values instead of updating in
-place: the chapter's exercises are graded against them. :func:`plot_training_runs` draws the chapter's
-comparison of optimizers over several seeds (mean and spread).
+place: the chapter's exercises are graded against them. :data:`OPTIMIZERS` lists every optimizer by name,
+and :func:`make_optimizer` builds one from a name, a learning rate and one "momentum-like" knob.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import torch
+
+from dnncourse import _validation as check
 
 __all__ = [
     "SGD",
@@ -46,42 +49,22 @@ __all__ = [
     "momentum_update",
     "rmsprop_update",
     "adam_update",
-    "plot_training_runs",
+    "OptimizerInfo",
+    "OPTIMIZERS",
+    "make_optimizer",
 ]
 
 Params = Iterable[torch.Tensor] | Iterable[dict[str, Any]]
 
 
-# --- hyper-parameter validation -------------------------------------------------------------------
-
-
-def _number(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{name} must be a number, got {value!r}")
-    return float(value)
-
-
-def _non_negative(name: str, value: Any) -> None:
-    if not _number(name, value) >= 0.0:  # also rejects NaN
-        raise ValueError(f"{name} must be >= 0, got {value!r}")
-
-
-def _positive(name: str, value: Any) -> None:
-    if not _number(name, value) > 0.0:
-        raise ValueError(f"{name} must be > 0, got {value!r}")
-
-
-def _decay(name: str, value: Any) -> None:
-    """A decay rate of an exponential moving average must lie in [0, 1)."""
-    if not 0.0 <= _number(name, value) < 1.0:
-        raise ValueError(f"{name} must be in [0, 1), got {value!r}")
-
-
-def _betas(betas: Any) -> None:
+def _betas(betas: Any) -> tuple[float, float]:
+    """Adam's pair of decay rates, each in [0, 1)."""
     if not isinstance(betas, (tuple, list)) or len(betas) != 2:
         raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
-    _decay("betas[0] (beta1)", betas[0])
-    _decay("betas[1] (beta2)", betas[1])
+    return (
+        check.in_range("betas[0] (beta1)", betas[0], 0, 1, closed="left"),
+        check.in_range("betas[1] (beta2)", betas[1], 0, 1, closed="left"),
+    )
 
 
 def _evaluate(closure: Callable[[], torch.Tensor] | None) -> torch.Tensor | None:
@@ -104,8 +87,8 @@ class SGD(torch.optim.Optimizer):
     """
 
     def __init__(self, params: Params, lr: float = 1e-3, weight_decay: float = 0.0):
-        _non_negative("lr", lr)
-        _non_negative("weight_decay", weight_decay)
+        check.non_negative("lr", lr)
+        check.non_negative("weight_decay", weight_decay)
         super().__init__(params, dict(lr=lr, weight_decay=weight_decay))
 
     @torch.no_grad()
@@ -156,16 +139,16 @@ class Momentum(torch.optim.Optimizer):
         weight_decay: float = 0.0,
         formulation: str = "pytorch",
     ):
-        _non_negative("lr", lr)
-        _non_negative("momentum", momentum)
-        _non_negative("weight_decay", weight_decay)
-        if not 0.0 <= _number("dampening", dampening) <= 1.0:
-            raise ValueError(f"dampening must be in [0, 1], got {dampening!r}")
-        if formulation not in ("pytorch", "textbook"):
-            raise ValueError(f"formulation must be 'pytorch' or 'textbook', got {formulation!r}")
+        check.non_negative("lr", lr)
+        check.non_negative("momentum", momentum)
+        check.non_negative("weight_decay", weight_decay)
+        check.in_range("dampening", dampening, 0, 1)
+        check.one_of("formulation", formulation, ("pytorch", "textbook"))
         if formulation == "textbook" and dampening != 0:
             raise ValueError(f"dampening is part of the 'pytorch' formulation only, got dampening={dampening!r}")
-        defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay, formulation=formulation)
+        defaults = dict(
+            lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay, formulation=formulation
+        )
         super().__init__(params, defaults)
 
     @torch.no_grad()
@@ -217,9 +200,9 @@ class Nesterov(torch.optim.Optimizer):
     """
 
     def __init__(self, params: Params, lr: float = 1e-3, momentum: float = 0.9, weight_decay: float = 0.0):
-        _non_negative("lr", lr)
-        _positive("momentum", momentum)
-        _non_negative("weight_decay", weight_decay)
+        check.non_negative("lr", lr)
+        check.positive("momentum", momentum)
+        check.non_negative("weight_decay", weight_decay)
         super().__init__(params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay))
 
     @torch.no_grad()
@@ -268,10 +251,10 @@ class AdaGrad(torch.optim.Optimizer):
         initial_accumulator_value: float = 0.0,
         eps: float = 1e-10,
     ):
-        _non_negative("lr", lr)
-        _non_negative("weight_decay", weight_decay)
-        _non_negative("initial_accumulator_value", initial_accumulator_value)
-        _positive("eps", eps)
+        check.non_negative("lr", lr)
+        check.non_negative("weight_decay", weight_decay)
+        check.non_negative("initial_accumulator_value", initial_accumulator_value)
+        check.positive("eps", eps)
         defaults = dict(lr=lr, weight_decay=weight_decay, initial_accumulator_value=initial_accumulator_value, eps=eps)
         super().__init__(params, defaults)
 
@@ -328,12 +311,14 @@ class RMSProp(torch.optim.Optimizer):
         momentum: float = 0.0,
         centered: bool = False,
     ):
-        _non_negative("lr", lr)
-        _decay("alpha", alpha)
-        _positive("eps", eps)
-        _non_negative("weight_decay", weight_decay)
-        _non_negative("momentum", momentum)
-        defaults = dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum, centered=bool(centered))
+        check.non_negative("lr", lr)
+        check.in_range("alpha", alpha, 0, 1, closed="left")
+        check.positive("eps", eps)
+        check.non_negative("weight_decay", weight_decay)
+        check.non_negative("momentum", momentum)
+        defaults = dict(
+            lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum, centered=bool(centered)
+        )
         super().__init__(params, defaults)
 
     @torch.no_grad()
@@ -398,11 +383,11 @@ class Adam(torch.optim.Optimizer):
         eps: float = 1e-8,
         weight_decay: float = 0.0,
     ):
-        _non_negative("lr", lr)
-        _betas(betas)
-        _positive("eps", eps)
-        _non_negative("weight_decay", weight_decay)
-        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay))
+        check.non_negative("lr", lr)
+        betas = _betas(betas)
+        check.positive("eps", eps)
+        check.non_negative("weight_decay", weight_decay)
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay))
 
     @torch.no_grad()
     def step(self, closure: Callable[[], torch.Tensor] | None = None) -> torch.Tensor | None:
@@ -496,49 +481,58 @@ def adam_update(theta, grad, m, v, t: int, lr: float, beta1: float, beta2: float
     return theta - lr * m_hat / (v_hat**0.5 + eps), m_new, v_new
 
 
-# --- comparing optimizers over several seeds -----------------------------------------------------------
+# --- the table of optimizers -----------------------------------------------------------------------
 
 
-def plot_training_runs(
-    runs: Mapping[str, Sequence[Any]],
-    ax=None,
-    *,
-    x: str = "epoch",
-    key: str = "train_loss",
-    logy: bool = True,
-):
-    """Mean and spread of several training runs per optimizer: a line for the mean, a band min to max.
+@dataclass(frozen=True)
+class OptimizerInfo:
+    """One optimizer of this module and its "momentum-like" hyper-parameter :math:`\\beta`, if it has one.
 
-    Args:
-        runs: optimizer name -> the :class:`~dnncourse.training.History` of each seed's run.
-        x: ``"epoch"`` or ``"wall_time"`` (seconds since the start of training, averaged over the seeds:
-            it varies from machine to machine, so plot it but do not print it).
-        key: the per-epoch ``History`` list to draw, e.g. ``"train_loss"`` or ``"val_loss"``.
-        logy: logarithmic loss axis.
-
-    Returns the axes. Colours follow the course palette in the order of ``runs``.
+    ``beta`` names the constructor argument that :math:`\\beta` sets (``"betas[0]"`` is Adam's
+    :math:`\\beta_1`, with :math:`\\beta_2 = 0.999`), ``beta_label`` says what it means, and
+    ``beta_range`` is the closed interval of values the explorer offers: the optimizer accepts all of them.
     """
-    import matplotlib.pyplot as plt
-    import numpy as np
 
-    if x not in ("epoch", "wall_time"):
-        raise ValueError(f"x must be 'epoch' or 'wall_time', got {x!r}")
-    if not runs or any(len(histories) == 0 for histories in runs.values()):
-        raise ValueError("runs must map each optimizer name to a non-empty list of histories")
-    ax = ax if ax is not None else plt.gca()
-    for name, histories in runs.items():
-        values = np.array([getattr(h, key) for h in histories], dtype=float)  # (seeds, epochs)
-        if values.ndim != 2 or values.shape[1] == 0:
-            raise ValueError(f"the histories of {name!r} have no (equally long) {key!r} lists")
-        if x == "epoch":
-            xs = np.arange(1, values.shape[1] + 1)
-        else:
-            xs = np.array([h.wall_time for h in histories], dtype=float).mean(axis=0)  # (epochs,)
-        (line,) = ax.plot(xs, values.mean(axis=0), label=name)
-        ax.fill_between(xs, values.min(axis=0), values.max(axis=0), color=line.get_color(), alpha=0.2, linewidth=0)
-    ax.set_xlabel("epoch" if x == "epoch" else "wall time (s)")
-    ax.set_ylabel(key.replace("_", " "))
-    if logy:
-        ax.set_yscale("log")
-    ax.legend(fontsize=8)
-    return ax
+    name: str
+    cls: type[torch.optim.Optimizer]
+    beta: str | None = None
+    beta_label: str | None = None
+    beta_range: tuple[float, float] = (0.0, 0.99)
+
+
+# The one optimizer table of the library: name -> OptimizerInfo (read by make_optimizer and the explorer).
+OPTIMIZERS: dict[str, OptimizerInfo] = {
+    info.name: info
+    for info in (
+        OptimizerInfo("SGD", SGD),
+        OptimizerInfo("Momentum", Momentum, "momentum", "momentum μ"),
+        OptimizerInfo("Nesterov", Nesterov, "momentum", "momentum μ", (0.01, 0.99)),  # needs μ > 0
+        OptimizerInfo("AdaGrad", AdaGrad),
+        OptimizerInfo("RMSProp", RMSProp, "alpha", "decay ρ"),
+        OptimizerInfo("Adam", Adam, "betas[0]", "β1 (β2 = 0.999)"),
+        OptimizerInfo("AdamW", AdamW, "betas[0]", "β1 (β2 = 0.999)"),
+    )
+}
+
+
+def make_optimizer(name: str, lr: float, beta: float = 0.9) -> Callable[[Params], torch.optim.Optimizer]:
+    """A factory ``params -> optimizer`` for the optimizer of :data:`OPTIMIZERS` called ``name``.
+
+    ``beta`` sets the optimizer's :math:`\\beta` (:attr:`OptimizerInfo.beta`): the momentum :math:`\\mu` of
+    Momentum and Nesterov, the decay :math:`\\rho` of RMSProp, :math:`\\beta_1` of Adam and AdamW (with
+    :math:`\\beta_2 = 0.999`); SGD and AdaGrad ignore it. The other hyper-parameters keep their defaults.
+    The settings are checked at once (a ``ValueError`` here, not when the factory is called). The factory
+    is what :func:`dnncourse.lab.trajectories.run` takes.
+    """
+    info = OPTIMIZERS[check.one_of("name", name, OPTIMIZERS)]
+    kwargs: dict[str, Any] = {"lr": lr}
+    if info.beta == "betas[0]":
+        kwargs["betas"] = (beta, 0.999)
+    elif info.beta is not None:
+        kwargs[info.beta] = beta
+
+    def factory(params: Params) -> torch.optim.Optimizer:
+        return info.cls(params, **kwargs)
+
+    factory([torch.zeros(1, requires_grad=True)])  # fails now, naming the bad setting, if one is out of range
+    return factory

@@ -1,14 +1,15 @@
-"""Regularization: dropout, weight penalties, early stopping and freezing layers (chapter 7, "Regularization").
+"""Regularization: weight penalties, early stopping, and what a penalty chooses (chapter 8, "Regularization").
 
-Everything here plugs into :func:`dnncourse.training.train`:
+Everything here plugs into :func:`dnncourse.lab.training.train`:
 
-* :class:`Dropout` / :func:`dropout` replace ``torch.nn.Dropout`` (inverted dropout, same masks as PyTorch on the CPU);
 * :func:`l2_penalty`, :func:`l1_penalty` and :func:`elastic_net_penalty` go into ``penalty=``, for example
   ``train(..., penalty=lambda m: l2_penalty(m, 1e-3))``;
 * :class:`EarlyStopping` goes into ``on_epoch_end=``;
-* :func:`with_new_head`, :func:`freeze_`, :func:`unfreeze_` and :func:`trainable_parameters` serve transfer learning;
 * :func:`ridge_solution` and :func:`min_norm_solution` solve the underdetermined least-squares problem that
   shows what a penalty chooses among many exact fits.
+
+Dropout is in :mod:`dnncourse.dropout`, data augmentation in :mod:`dnncourse.augment` and transfer
+learning in :mod:`dnncourse.transfer`.
 
 Conventions of the penalties (stated once, used by all three): the L2 penalty is
 :math:`\\tfrac{\\lambda}{2}\\sum_W \\|W\\|_F^2`, so its gradient is :math:`\\lambda W`, exactly what
@@ -20,117 +21,27 @@ the outputs towards zero for no benefit.
 
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Iterable, Sequence
 from types import SimpleNamespace
-from typing import Union
 
 import torch
 from torch import nn
 
+from dnncourse import _validation as check
+
 __all__ = [
-    "Dropout",
-    "dropout",
-    "apply_dropout_mask",
-    "dropout_ensemble_mean",
     "penalized_parameters",
     "l2_penalty",
     "l1_penalty",
     "elastic_net_penalty",
     "EarlyStopping",
     "early_stopping_epochs",
-    "freeze_",
-    "unfreeze_",
-    "trainable_parameters",
-    "with_new_head",
     "ridge_solution",
     "min_norm_solution",
 ]
 
-ModelOrParams = Union[nn.Module, torch.Tensor, Iterable[torch.Tensor]]
-
-
-# ----------------------------------------------------------------------------------------------- dropout
-
-
-def _check_probability(p: float) -> float:
-    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1:
-        raise ValueError(f"p must be a drop probability in [0, 1], got {p!r}")
-    return float(p)
-
-
-def apply_dropout_mask(x: torch.Tensor, mask: torch.Tensor, p: float) -> torch.Tensor:
-    """Inverted dropout with a given mask: :math:`y = m \\odot x / (1 - p)` (zeros when ``p = 1``).
-
-    ``mask`` holds 1 (keep) or 0 (drop), as booleans or numbers, with the shape of ``x`` (or one that
-    broadcasts to it). :func:`dropout` draws the mask and calls this.
-    """
-    p = _check_probability(p)
-    if p == 1:
-        return x * torch.zeros_like(x)  # every unit dropped; 0 / 0 must not give NaN
-    keep = 1 - p
-    return x * (mask.to(x.dtype) / keep)
-
-
-def dropout(x: torch.Tensor, p: float = 0.5, training: bool = True, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Inverted dropout: zero each entry with probability ``p`` and scale the survivors by ``1 / (1 - p)``.
-
-    .. math:: y = \\frac{m \\odot x}{1 - p}, \\qquad m_i \\sim \\mathrm{Bernoulli}(1 - p) \\text{ independently},
-
-    so :math:`\\mathbb{E}_m[y] = x`: the expected activation at training time equals the activation at test
-    time, and the network needs no rescaling in eval mode (``training=False`` returns ``x`` itself).
-    ``p = 0`` is the identity and ``p = 1`` gives zeros, as in ``torch.nn.functional.dropout``. On the CPU the
-    mask is drawn exactly as PyTorch draws it, so with the same seed both give the same output.
-    The gradient flows through the kept entries only, scaled by the same ``1 / (1 - p)``.
-
-    Shapes: any; the mask has the shape of ``x``.
-    """
-    p = _check_probability(p)
-    if not training or p == 0:
-        return x
-    if p == 1:
-        return x * torch.zeros_like(x)  # keeps the graph, like PyTorch
-    m = torch.empty_like(x).bernoulli_(1 - p, generator=generator)  # 1 with probability 1 - p, same shape as x
-    return apply_dropout_mask(x, m, p)
-
-
-class Dropout(nn.Module):
-    """Inverted dropout as a layer: :func:`dropout` in training mode, the identity in eval mode.
-
-    A drop-in replacement for ``torch.nn.Dropout(p)`` (chapter 7).
-    """
-
-    def __init__(self, p: float = 0.5):
-        super().__init__()
-        self.p = _check_probability(p)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return dropout(x, self.p, self.training)
-
-    def extra_repr(self) -> str:
-        return f"p={self.p}"
-
-
-@torch.no_grad()
-def dropout_ensemble_mean(model: nn.Module, x: torch.Tensor, n_samples: int) -> torch.Tensor:
-    """Average of ``n_samples`` stochastic forward passes (dropout on): the ensemble view of dropout.
-
-    Each pass samples one of the :math:`2^n` subnetworks that share the weights; their mean approximates
-    the ensemble prediction that the single eval-mode pass (weights used as they are, thanks to inverted
-    scaling) approximates at a fraction of the cost. The model's train/eval mode is restored afterwards.
-
-    Shapes: ``x`` (batch, ...) -> the model's output shape.
-    """
-    if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
-        raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
-    was_training = model.training
-    model.train()
-    total = model(x)
-    for _ in range(n_samples - 1):
-        total = total + model(x)
-    model.train(was_training)
-    return total / n_samples
+ModelOrParams = nn.Module | torch.Tensor | Iterable[torch.Tensor]
 
 
 # ----------------------------------------------------------------------------------------------- penalties
@@ -149,8 +60,9 @@ def penalized_parameters(model_or_params: ModelOrParams, include_biases: bool = 
         try:
             params = list(model_or_params)
         except TypeError:
+            kind = type(model_or_params).__name__
             raise ValueError(
-                f"model_or_params must be an nn.Module, a tensor or an iterable of tensors, got {type(model_or_params).__name__}"
+                f"model_or_params must be an nn.Module, a tensor or an iterable of tensors, got {kind}"
             ) from None
         if not all(isinstance(w, torch.Tensor) for w in params):
             raise ValueError("model_or_params must contain only tensors")
@@ -163,14 +75,8 @@ def penalized_parameters(model_or_params: ModelOrParams, include_biases: bool = 
     return chosen
 
 
-def _check_lambda(lam: float) -> float:
-    if isinstance(lam, bool) or not isinstance(lam, (int, float)) or not math.isfinite(lam) or lam < 0:
-        raise ValueError(f"lam must be a finite number >= 0, got {lam!r}")
-    return float(lam)
-
-
 def l2_penalty(model_or_params: ModelOrParams, lam: float, *, include_biases: bool = False) -> torch.Tensor:
-    """Ridge / weight-decay penalty :math:`\\frac{\\lambda}{2} \\sum_W \\|W\\|_F^2` (a 0-d tensor on the weights' device).
+    """Ridge / weight-decay penalty :math:`\\frac{\\lambda}{2} \\sum_W \\|W\\|_F^2`: a 0-d tensor, weights' device.
 
     The factor 1/2 makes the gradient :math:`\\lambda W`, which is exactly the term
     ``torch.optim.SGD(..., weight_decay=lam)`` adds to each gradient: for plain SGD (with or without momentum)
@@ -179,7 +85,7 @@ def l2_penalty(model_or_params: ModelOrParams, lam: float, *, include_biases: bo
     which is why AdamW decouples the decay from the gradient (Loshchilov and Hutter, 2019).
     Some texts write :math:`\\lambda \\|W\\|^2`; that is this penalty with ``2 * lam``.
     """
-    lam = _check_lambda(lam)
+    lam = check.non_negative("lam", lam)
     weights = penalized_parameters(model_or_params, include_biases)
     squared_norm = sum(W.pow(2).sum() for W in weights)
     return lam / 2 * squared_norm
@@ -192,7 +98,7 @@ def l1_penalty(model_or_params: ModelOrParams, lam: float, *, include_biases: bo
     drives small weights to exactly zero at the optimum (sparsity; Tibshirani, 1996). Autograd uses the
     subgradient 0 at ``W_ij = 0``.
     """
-    lam = _check_lambda(lam)
+    lam = check.non_negative("lam", lam)
     weights = penalized_parameters(model_or_params, include_biases)
     absolute_sum = sum(W.abs().sum() for W in weights)
     return lam * absolute_sum
@@ -201,18 +107,16 @@ def l1_penalty(model_or_params: ModelOrParams, lam: float, *, include_biases: bo
 def elastic_net_penalty(
     model_or_params: ModelOrParams, lam: float, l1_ratio: float = 0.5, *, include_biases: bool = False
 ) -> torch.Tensor:
-    """Elastic net :math:`\\lambda \\big(\\alpha \\|W\\|_1 + \\frac{1 - \\alpha}{2} \\|W\\|_F^2\\big)` with ``alpha = l1_ratio``.
+    """Elastic net :math:`\\lambda \\big(\\alpha \\|W\\|_1 + \\frac{1 - \\alpha}{2} \\|W\\|_F^2\\big)`.
 
-    ``l1_ratio=1`` is :func:`l1_penalty`, ``l1_ratio=0`` is :func:`l2_penalty` (the parameterization of
-    glmnet and scikit-learn). Zou and Hastie (2005) write the same family as
+    :math:`\\alpha` is ``l1_ratio``: ``l1_ratio=1`` is :func:`l1_penalty`, ``l1_ratio=0`` is :func:`l2_penalty`
+    (the parameterization of glmnet and scikit-learn). Zou and Hastie (2005) write the same family as
     :math:`\\lambda_1 \\|W\\|_1 + \\lambda_2 \\|W\\|_2^2`, i.e. ``lambda_1 = lam * l1_ratio`` and
     ``lambda_2 = lam * (1 - l1_ratio) / 2``. It keeps the L1 sparsity while the L2 part shares weight among
     correlated inputs instead of picking one of them at random.
     """
-    lam = _check_lambda(lam)
-    if isinstance(l1_ratio, bool) or not isinstance(l1_ratio, (int, float)) or not 0 <= l1_ratio <= 1:
-        raise ValueError(f"l1_ratio must be in [0, 1], got {l1_ratio!r}")
-    alpha = float(l1_ratio)
+    lam = check.non_negative("lam", lam)
+    alpha = check.in_range("l1_ratio", l1_ratio, 0, 1)
     weights = penalized_parameters(model_or_params, include_biases)
     absolute_sum = sum(W.abs().sum() for W in weights)
     squared_norm = sum(W.pow(2).sum() for W in weights)
@@ -247,14 +151,11 @@ class EarlyStopping:
         metric: str = "val_loss",
         restore_best: bool = True,
     ):
-        if model is not None and not isinstance(model, nn.Module):
-            raise ValueError(f"model must be an nn.Module or None, got {type(model).__name__}")
-        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
-            raise ValueError(f"patience must be a positive integer, got {patience!r}")
-        if isinstance(min_delta, bool) or not isinstance(min_delta, (int, float)) or not min_delta >= 0:
-            raise ValueError(f"min_delta must be a number >= 0, got {min_delta!r}")
-        if mode not in ("min", "max"):
-            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
+        if model is not None:
+            check.module("model", model)
+        patience = check.integer("patience", patience, minimum=1)
+        min_delta = check.non_negative("min_delta", min_delta)
+        check.one_of("mode", mode, ("min", "max"))
         if not isinstance(metric, str) or not metric:
             raise ValueError(f"metric must be the name of a History list such as 'val_loss', got {metric!r}")
         self.model = model
@@ -327,66 +228,6 @@ def early_stopping_epochs(
     return stopper.best_epoch, stopper.stopped_epoch
 
 
-# ----------------------------------------------------------------------------------------------- transfer learning
-
-
-def _check_module(module: nn.Module) -> None:
-    if not isinstance(module, nn.Module):
-        raise ValueError(f"module must be an nn.Module, got {type(module).__name__}")
-
-
-def freeze_(module: nn.Module) -> nn.Module:
-    """Freeze ``module`` in place: ``requires_grad = False`` for all its parameters; returns the module.
-
-    A frozen parameter gets no gradient, so optimizers leave it unchanged (they skip ``grad is None``).
-    Its batch-norm running statistics still update in training mode; call ``.eval()`` on the frozen part
-    too if they must stay fixed.
-    """
-    _check_module(module)
-    for parameter in module.parameters():
-        parameter.requires_grad_(False)
-    return module
-
-
-def unfreeze_(module: nn.Module) -> nn.Module:
-    """Undo :func:`freeze_`: ``requires_grad = True`` for all parameters of ``module``; returns the module."""
-    _check_module(module)
-    for parameter in module.parameters():
-        parameter.requires_grad_(True)
-    return module
-
-
-def trainable_parameters(model: nn.Module) -> list[nn.Parameter]:
-    """The parameters of ``model`` that will be trained (``requires_grad``): what to give the optimizer."""
-    _check_module(model)
-    return [parameter for parameter in model.parameters() if parameter.requires_grad]
-
-
-def with_new_head(model: nn.Module, out_features: int) -> nn.Module:
-    """A copy of a pretrained ``model`` whose output layer ``head`` is replaced by a new, freshly initialized one.
-
-    Step 1 of transfer learning: the copy keeps every learned layer below the head (as independent
-    tensors, so training the copy leaves ``model`` unchanged) and gets
-    ``nn.Linear(head.in_features, out_features)`` for the new task's classes, with PyTorch's default
-    initialization (drawn from the global generator: seed it with ``torch.manual_seed`` for repeatable runs)
-    on the old head's device and dtype. The requires-grad flags are copied as they are; freeze the reused
-    layers with :func:`freeze_`.
-
-    ``model`` must have a ``head`` attribute that is an ``nn.Linear`` (as :class:`dnncourse.models.MLP` has).
-    """
-    _check_module(model)
-    head = getattr(model, "head", None)
-    if not isinstance(head, nn.Linear):
-        raise ValueError(f"model must have an nn.Linear attribute 'head', got {type(head).__name__}")
-    if isinstance(out_features, bool) or not isinstance(out_features, int) or out_features < 1:
-        raise ValueError(f"out_features must be an integer >= 1, got {out_features!r}")
-    new_model = copy.deepcopy(model)
-    new_model.head = nn.Linear(
-        head.in_features, out_features, bias=head.bias is not None, device=head.weight.device, dtype=head.weight.dtype
-    )
-    return new_model
-
-
 # ----------------------------------------------------------------------------------------------- least squares
 
 
@@ -404,8 +245,7 @@ def ridge_solution(A: torch.Tensor, b: torch.Tensor, lam: float) -> torch.Tensor
         raise ValueError(f"A must have shape (n, d), got {tuple(A.shape)}")
     if b.shape[0] != A.shape[0] or b.ndim > 2:
         raise ValueError(f"b must have shape ({A.shape[0]},) or ({A.shape[0]}, k), got {tuple(b.shape)}")
-    if isinstance(lam, bool) or not isinstance(lam, (int, float)) or not math.isfinite(lam) or lam <= 0:
-        raise ValueError(f"lam must be a finite number > 0, got {lam!r}")
+    lam = check.positive("lam", lam)
     n, d = A.shape
     if n < d:
         I_n = torch.eye(n, dtype=A.dtype, device=A.device)

@@ -19,10 +19,15 @@ import pytest
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
-# The book theme logs this once on a fresh profile; it is harmless (see DESIGN.md).
+# The book theme logs this once on a fresh browser profile (an empty stored theme mode); it is harmless.
 HARMLESS_CONSOLE_ERRORS = ("Got invalid theme mode",)
 
 
@@ -69,7 +74,8 @@ def chromium():
 _RAW_TEX = r"""() => {
   const article = document.querySelector('article') || document.body;
   const copy = article.cloneNode(true);
-  copy.querySelectorAll('pre, code, .cell_output, .output, mjx-container, script, style, .math').forEach(e => e.remove());
+  const hidden = 'pre, code, .cell_output, .output, mjx-container, script, style, .math';
+  copy.querySelectorAll(hidden).forEach(e => e.remove());
   const text = copy.innerText;
   const hits = [];
   for (const pattern of [/\$\$/g, /\\[a-zA-Z]{2,}/g, /\\\[|\\\(/g]) {
@@ -92,7 +98,9 @@ _IMAGES = r"""async () => {
 
 
 def _wait_for_mathjax(page) -> None:
-    page.wait_for_function("() => !window.MathJax || (window.MathJax.startup && window.MathJax.startup.promise)", timeout=20000)
+    page.wait_for_function(
+        "() => !window.MathJax || (window.MathJax.startup && window.MathJax.startup.promise)", timeout=20000
+    )
     page.evaluate("() => window.MathJax && window.MathJax.startup ? window.MathJax.startup.promise : null")
 
 

@@ -26,7 +26,10 @@ def build_site() -> subprocess.CompletedProcess:
         jupyter_book = Path(sys.executable).with_name("jupyter-book")
         result = subprocess.run(
             [str(jupyter_book), "build", str(ROOT), "--path-output", str(OUTPUT), "-W", "-n", "--keep-going"],
-            capture_output=True, text=True, cwd=ROOT, timeout=900,
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=900,
         )
         log.write_text(result.stdout + result.stderr)
         (OUTPUT / "returncode").write_text(str(result.returncode))

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from dnncourse.augment import AugmentConfig, affine_transform, augment_dataset, random_augment
-from dnncourse.data import Dataset
+from dnncourse.lab.data import Dataset
 
 
 def _images(n=3, dtype=torch.float32):

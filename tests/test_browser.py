@@ -11,10 +11,10 @@ import shutil
 
 import pytest
 import yaml
-
 from browser import chromium, inspect_page, require_chromium, serve
-from dnncourse.authoring.notebooks import repository
 from sitebuild import HTML, ROOT, build_site
+
+from dnncourse.authoring.notebooks import repository
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

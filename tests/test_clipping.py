@@ -145,8 +145,8 @@ def test_device_and_dtype_kept():
 
 
 def test_clipped_gradient_descent_against_plain_loop_and_step_bound():
-    from dnncourse.landscapes import cliff
-    from dnncourse.trajectories import gradient_descent
+    from dnncourse.lab.surfaces import cliff
+    from dnncourse.lab.trajectories import gradient_descent
 
     surface = cliff(sharpness=0.02)
     plain = clipped_gradient_descent(surface.grad, surface.start, 0.2, 30)

@@ -5,7 +5,7 @@ import pytest
 import torch
 from sklearn.datasets import load_digits as sk_load_digits
 
-from dnncourse.data import (
+from dnncourse.lab.data import (
     Dataset,
     load_digits,
     make_circles,
@@ -59,7 +59,7 @@ def test_circles_radii_and_polar_separability():
     y = data.y.numpy()
     np.testing.assert_allclose(r[y == 0], 1.0, rtol=1e-6)
     np.testing.assert_allclose(r[y == 1], 0.3, rtol=1e-6)
-    with pytest.raises(ValueError, match="factor must be in"):
+    with pytest.raises(ValueError, match=r"factor must be a number in \(0, 1\)"):
         make_circles(10, factor=1.0)
 
 
@@ -74,7 +74,7 @@ def test_to_polar_matches_numpy():
 
 
 def test_spirals_and_moons_options():
-    with pytest.raises(ValueError, match="turns must be > 0"):
+    with pytest.raises(ValueError, match="turns must be a positive number"):
         make_spirals(10, turns=0)
     moons = make_moons(200, noise=0.0, seed=0)
     X, y = moons.X.numpy(), moons.y.numpy()
@@ -139,8 +139,11 @@ def test_load_digits_split_sizes_and_content():
 
 @pytest.mark.parametrize(
     "kwargs, message",
-    [({"val_fraction": 1.0}, "val_fraction"), ({"test_fraction": -0.1}, "test_fraction"),
-     ({"val_fraction": 0.5, "test_fraction": 0.45}, "leave at least 10%")],
+    [
+        ({"val_fraction": 1.0}, "val_fraction"),
+        ({"test_fraction": -0.1}, "test_fraction"),
+        ({"val_fraction": 0.5, "test_fraction": 0.45}, "leave at least 10%"),
+    ],
 )
 def test_load_digits_bad_fractions(kwargs, message):
     with pytest.raises(ValueError, match=message):

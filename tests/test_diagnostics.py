@@ -1,4 +1,4 @@
-"""Tests of dnncourse.diagnostics: recorded statistics against a manual forward/backward, hook removal."""
+"""Tests of dnncourse.lab.diagnostics: recorded statistics against a manual forward/backward, hook removal."""
 
 import matplotlib
 
@@ -10,9 +10,10 @@ import pytest
 import torch
 from torch import nn
 
+from dnncourse import viz
 from dnncourse.activations import ELU
-from dnncourse.diagnostics import GradientFlowInspector, LayerStats, gradient_norms, histogram
-from dnncourse.models import mlp
+from dnncourse.lab.diagnostics import GradientFlowInspector, LayerStats, gradient_norms, histogram
+from dnncourse.lab.models import mlp
 
 
 def _sequential():
@@ -102,10 +103,10 @@ def test_on_mlp_with_course_activation():
 
 def test_hooks_removed_after_exception():
     model = _sequential()
-    with pytest.raises(ZeroDivisionError):
+    with pytest.raises(RuntimeError, match="inside the block"):
         with GradientFlowInspector(model):
             model(torch.randn(2, 5))
-            1 / 0
+            raise RuntimeError("an error inside the block")
     assert _no_hooks(model)
     # the model keeps working and records nothing more
     model(torch.randn(2, 5)).sum().backward()
@@ -143,15 +144,18 @@ def test_plots_draw_one_point_per_layer():
     with GradientFlowInspector(model) as inspector:
         model(torch.randn(6, 5)).sum().backward()
     fig, axes = plt.subplots(1, 4)
-    inspector.plot_gradient_norms(ax=axes[0], which="both", label="net")
+    viz.plot_gradient_norms(inspector, ax=axes[0], which="both", label="net")
     assert len(axes[0].lines) == 2 and len(axes[0].lines[0].get_xdata()) == 3
     assert axes[0].get_yscale() == "log"
-    inspector.plot_activation_stats(ax=axes[1], which="activation")
+    viz.plot_activation_stats(inspector, ax=axes[1], which="activation")
     assert len(axes[1].lines[0].get_xdata()) == 2  # the head has no activation after it
-    inspector.plot_histograms(ax=axes[2], which="gradient")
+    viz.plot_layer_histograms(inspector, ax=axes[2], which="gradient")
     assert len(axes[2].patches) == 3
-    inspector.plot_dead_fraction(ax=axes[3])
+    viz.plot_dead_fraction(inspector, ax=axes[3])
     assert len(axes[3].lines[0].get_xdata()) == 2
+    depth, norms = inspector.by_depth("weight_grad_norm")  # what plot_gradient_norms drew
+    np.testing.assert_array_equal(depth, [1, 2, 3])
+    np.testing.assert_allclose(axes[0].lines[0].get_ydata(), norms)
     plt.close(fig)
 
 
@@ -165,7 +169,9 @@ def test_bad_arguments():
         GradientFlowInspector("not a model")
     inspector = GradientFlowInspector(model)
     with pytest.raises(ValueError, match="which"):
-        inspector.plot_histograms(which="weights")
+        viz.plot_layer_histograms(inspector, which="weights")
+    with pytest.raises(ValueError, match="attribute must be a field of LayerStats"):
+        inspector.by_depth("gradient")
 
 
 def test_device_and_dtype_kept():

@@ -6,7 +6,17 @@ import numpy as np
 import pytest
 import torch
 
-from dnncourse.exercises import Case, Exercise, all_exercises, check, compare, evaluate_function, get, run_case, to_plain
+from dnncourse.exercises import (
+    Case,
+    Exercise,
+    all_exercises,
+    check,
+    compare,
+    evaluate_function,
+    get,
+    run_case,
+    to_plain,
+)
 from dnncourse.metrics import softmax as reference_softmax
 
 
@@ -32,14 +42,18 @@ def test_every_registered_reference_passes_its_own_checks():
         assert exercise.points > 0 and exercise.chapter and exercise.function.isidentifier()
         verdict = evaluate_function(exercise, exercise.reference, seed=123)
         assert verdict.status == "passed", (exercise.id, verdict.messages)
-        assert len(exercise.cases(0, hidden=True)) == len(exercise.public_cases) + exercise.n_random + len(exercise.hidden_cases)
+        assert len(exercise.cases(0, hidden=True)) == len(exercise.public_cases) + exercise.n_random + len(
+            exercise.hidden_cases
+        )
 
 
 def test_random_cases_depend_on_the_seed_only():
     exercise = get("softmax")
     a, b, c = exercise.cases(5), exercise.cases(5), exercise.cases(6)
     np.testing.assert_array_equal(a[-1].inputs["logits"], b[-1].inputs["logits"])
-    assert a[-1].inputs["logits"].shape != c[-1].inputs["logits"].shape or not np.array_equal(a[-1].inputs["logits"], c[-1].inputs["logits"])
+    assert a[-1].inputs["logits"].shape != c[-1].inputs["logits"].shape or not np.array_equal(
+        a[-1].inputs["logits"], c[-1].inputs["logits"]
+    )
 
 
 def test_get_unknown_id_lists_the_known_ones():
@@ -118,8 +132,13 @@ def test_compare_shapes_tuples_and_tolerance():
 
 def test_torch_inputs_and_outputs_are_converted():
     exercise = Exercise(
-        id="test_double", function="double", reference=lambda x: 2 * x, points=1, chapter="test",
-        public_cases=(Case({"x": np.arange(3.0)}),), torch_inputs=True,
+        id="test_double",
+        function="double",
+        reference=lambda x: 2 * x,
+        points=1,
+        chapter="test",
+        public_cases=(Case({"x": np.arange(3.0)}),),
+        torch_inputs=True,
     )
     seen = []
 
@@ -139,8 +158,13 @@ def test_property_check_replaces_the_comparison():
         return None if np.all(answer > 0) else "all values must be positive"
 
     exercise = Exercise(
-        id="test_random", function="draw", reference=lambda n: np.ones(n), points=1, chapter="test",
-        public_cases=(Case({"n": 4}),), property_check=positive,
+        id="test_random",
+        function="draw",
+        reference=lambda n: np.ones(n),
+        points=1,
+        chapter="test",
+        public_cases=(Case({"n": 4}),),
+        property_check=positive,
     )
     assert evaluate_function(exercise, lambda n: np.random.rand(n) + 0.1).status == "passed"
     verdict = evaluate_function(exercise, lambda n: -np.ones(n))

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from dnncourse import init
-from dnncourse.models import mlp
+from dnncourse.lab.models import mlp
 
 # (fan_in, fan_out) of the big test weight: 1000 x 1000 samples give tight statistics.
 SHAPE = (1000, 1000)
@@ -31,19 +31,60 @@ fan_in, fan_out = SHAPE[1], SHAPE[0]
 CASES = [
     ("xavier_normal", init.xavier_normal_, {}, nn.init.xavier_normal_, {}, math.sqrt(2 / (fan_in + fan_out)), False),
     ("xavier_uniform", init.xavier_uniform_, {}, nn.init.xavier_uniform_, {}, math.sqrt(2 / (fan_in + fan_out)), True),
-    ("xavier_normal_tanh", init.xavier_normal_, {"gain": 5 / 3}, nn.init.xavier_normal_, {"gain": 5 / 3},
-     5 / 3 * math.sqrt(2 / (fan_in + fan_out)), False),
-    ("kaiming_normal", init.kaiming_normal_, {}, nn.init.kaiming_normal_, {"nonlinearity": "relu"},
-     math.sqrt(2 / fan_in), False),
-    ("kaiming_uniform", init.kaiming_uniform_, {}, nn.init.kaiming_uniform_, {"nonlinearity": "relu"},
-     math.sqrt(2 / fan_in), True),
-    ("kaiming_normal_fan_out_leaky", init.kaiming_normal_, {"a": 0.2, "mode": "fan_out", "nonlinearity": "leaky_relu"},
-     nn.init.kaiming_normal_, {"a": 0.2, "mode": "fan_out", "nonlinearity": "leaky_relu"},
-     math.sqrt(2 / (1 + 0.2**2) / fan_out), False),
-    ("lecun_normal", init.lecun_normal_, {}, nn.init.kaiming_normal_, {"nonlinearity": "linear"},
-     math.sqrt(1 / fan_in), False),
-    ("lecun_uniform", init.lecun_uniform_, {}, nn.init.kaiming_uniform_, {"nonlinearity": "linear"},
-     math.sqrt(1 / fan_in), True),
+    (
+        "xavier_normal_tanh",
+        init.xavier_normal_,
+        {"gain": 5 / 3},
+        nn.init.xavier_normal_,
+        {"gain": 5 / 3},
+        5 / 3 * math.sqrt(2 / (fan_in + fan_out)),
+        False,
+    ),
+    (
+        "kaiming_normal",
+        init.kaiming_normal_,
+        {},
+        nn.init.kaiming_normal_,
+        {"nonlinearity": "relu"},
+        math.sqrt(2 / fan_in),
+        False,
+    ),
+    (
+        "kaiming_uniform",
+        init.kaiming_uniform_,
+        {},
+        nn.init.kaiming_uniform_,
+        {"nonlinearity": "relu"},
+        math.sqrt(2 / fan_in),
+        True,
+    ),
+    (
+        "kaiming_normal_fan_out_leaky",
+        init.kaiming_normal_,
+        {"a": 0.2, "mode": "fan_out", "nonlinearity": "leaky_relu"},
+        nn.init.kaiming_normal_,
+        {"a": 0.2, "mode": "fan_out", "nonlinearity": "leaky_relu"},
+        math.sqrt(2 / (1 + 0.2**2) / fan_out),
+        False,
+    ),
+    (
+        "lecun_normal",
+        init.lecun_normal_,
+        {},
+        nn.init.kaiming_normal_,
+        {"nonlinearity": "linear"},
+        math.sqrt(1 / fan_in),
+        False,
+    ),
+    (
+        "lecun_uniform",
+        init.lecun_uniform_,
+        {},
+        nn.init.kaiming_uniform_,
+        {"nonlinearity": "linear"},
+        math.sqrt(1 / fan_in),
+        True,
+    ),
     ("normal", init.normal_, {"std": 0.01}, nn.init.normal_, {"std": 0.01}, 0.01, False),
     ("uniform", init.uniform_, {"a": -0.5, "b": 0.5}, nn.init.uniform_, {"a": -0.5, "b": 0.5}, math.sqrt(1 / 12), True),
 ]
@@ -80,8 +121,16 @@ def test_uniform_bounds_respected():
 
 
 def test_generator_argument_gives_reproducible_draws():
-    for fn in (init.xavier_normal_, init.xavier_uniform_, init.kaiming_normal_, init.kaiming_uniform_,
-               init.lecun_normal_, init.lecun_uniform_, init.normal_, init.uniform_):
+    for fn in (
+        init.xavier_normal_,
+        init.xavier_uniform_,
+        init.kaiming_normal_,
+        init.kaiming_uniform_,
+        init.lecun_normal_,
+        init.lecun_uniform_,
+        init.normal_,
+        init.uniform_,
+    ):
         a = fn(torch.empty(20, 30), generator=torch.Generator().manual_seed(3))
         b = fn(torch.empty(20, 30), generator=torch.Generator().manual_seed(3))
         c = fn(torch.empty(20, 30), generator=torch.Generator().manual_seed(4))
@@ -109,8 +158,19 @@ def test_fans_of_1d_tensor_raise_naming_shape():
 
 @pytest.mark.parametrize(
     "nonlinearity, param",
-    [("linear", None), ("conv1d", None), ("conv2d", None), ("conv3d", None), ("sigmoid", None), ("tanh", None),
-     ("relu", None), ("leaky_relu", None), ("leaky_relu", 0.2), ("leaky_relu", 1), ("selu", None)],
+    [
+        ("linear", None),
+        ("conv1d", None),
+        ("conv2d", None),
+        ("conv3d", None),
+        ("sigmoid", None),
+        ("tanh", None),
+        ("relu", None),
+        ("leaky_relu", None),
+        ("leaky_relu", 0.2),
+        ("leaky_relu", 1),
+        ("selu", None),
+    ],
 )
 def test_gain_matches_torch(nonlinearity, param):
     assert init.calculate_gain(nonlinearity, param) == pytest.approx(nn.init.calculate_gain(nonlinearity, param))
@@ -154,9 +214,17 @@ def test_constant_fills():
 
 
 ALL_INITIALIZERS = [
-    init.zeros_, init.ones_, functools.partial(init.constant_, val=2.0), init.normal_, init.uniform_,
-    init.lecun_normal_, init.lecun_uniform_, init.xavier_normal_, init.xavier_uniform_,
-    init.kaiming_normal_, init.kaiming_uniform_,
+    init.zeros_,
+    init.ones_,
+    functools.partial(init.constant_, val=2.0),
+    init.normal_,
+    init.uniform_,
+    init.lecun_normal_,
+    init.lecun_uniform_,
+    init.xavier_normal_,
+    init.xavier_uniform_,
+    init.kaiming_normal_,
+    init.kaiming_uniform_,
 ]
 
 
@@ -287,26 +355,32 @@ def _fans_without_kernel(tensor):
     return tensor.shape[1], tensor.shape[0]
 
 
-@pytest.mark.parametrize("exercise_id, reference", [
-    ("fan_in_and_fan_out", init.calculate_fan_in_and_fan_out),
-    ("xavier_uniform", init.xavier_uniform_),
-    ("kaiming_normal", init.kaiming_normal_),
-])
+@pytest.mark.parametrize(
+    "exercise_id, reference",
+    [
+        ("fan_in_and_fan_out", init.calculate_fan_in_and_fan_out),
+        ("xavier_uniform", init.xavier_uniform_),
+        ("kaiming_normal", init.kaiming_normal_),
+    ],
+)
 def test_exercises_pass_with_the_library(exercise_id, reference):
     for seed in range(5):
         verdict = evaluate_function(get(exercise_id), reference, seed=seed)
         assert verdict.status == "passed", verdict.messages
 
 
-@pytest.mark.parametrize("exercise_id, wrong, message", [
-    ("fan_in_and_fan_out", _fans_without_kernel, "expected 75"),
-    ("xavier_uniform", _seed_xavier_missing_sqrt, "bound"),
-    ("xavier_uniform", _xavier_normal_instead, "outside the bound"),
-    ("kaiming_normal", _he_with_fans_swapped, "standard deviation"),
-    ("kaiming_normal", _he_uniform_instead, "two standard deviations"),
-    ("kaiming_normal", _he_variance_as_std, "standard deviation"),
-    ("kaiming_normal", _he_not_returned, "returned None"),
-])
+@pytest.mark.parametrize(
+    "exercise_id, wrong, message",
+    [
+        ("fan_in_and_fan_out", _fans_without_kernel, "expected 75"),
+        ("xavier_uniform", _seed_xavier_missing_sqrt, "bound"),
+        ("xavier_uniform", _xavier_normal_instead, "outside the bound"),
+        ("kaiming_normal", _he_with_fans_swapped, "standard deviation"),
+        ("kaiming_normal", _he_uniform_instead, "two standard deviations"),
+        ("kaiming_normal", _he_variance_as_std, "standard deviation"),
+        ("kaiming_normal", _he_not_returned, "returned None"),
+    ],
+)
 def test_exercises_reject_classic_mistakes(exercise_id, wrong, message):
     verdict = evaluate_function(get(exercise_id), wrong, seed=0)
     assert verdict.status == "failed"

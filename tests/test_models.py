@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from dnncourse.models import ACTIVATIONS, MLP, count_parameters, mlp
+from dnncourse.lab.models import ACTIVATIONS, MLP, count_parameters, mlp
 
 
 def test_structure_and_parameter_count():
@@ -17,9 +17,7 @@ def test_structure_and_parameter_count():
 def test_forward_equals_a_hand_built_sequential():
     torch.manual_seed(0)
     model = mlp(5, [7, 3], 2, "tanh")
-    reference = nn.Sequential(
-        model.blocks[0].linear, nn.Tanh(), model.blocks[1].linear, nn.Tanh(), model.head
-    )
+    reference = nn.Sequential(model.blocks[0].linear, nn.Tanh(), model.blocks[1].linear, nn.Tanh(), model.head)
     x = torch.randn(11, 5)
     torch.testing.assert_close(model(x), reference(x))
     hidden = model.hidden(x)
@@ -82,10 +80,10 @@ def test_device_and_dtype_are_kept():
     [
         ({"in_features": 0}, "in_features must be a positive integer"),
         ({"out_features": 2.0}, "out_features must be a positive integer"),
-        ({"hidden": [4, 0]}, "hidden must be a sequence of positive integers"),
+        ({"hidden": [4, 0]}, r"hidden\[1\] must be a positive integer, got 0"),
         ({"activation": "swish"}, "activation must be one of"),
-        ({"norm": "group"}, "norm must be None"),
-        ({"dropout": 1.0}, "dropout must be in"),
+        ({"norm": "group"}, "norm must be one of"),
+        ({"dropout": 1.0}, r"dropout must be a number in \[0, 1\)"),
         ({"norm_position": "middle"}, "norm_position must be"),
         ({"init": 3}, "init must be"),
     ],

@@ -64,7 +64,9 @@ def test_normalize_is_idempotent_and_strips_what_varies(tmp_path):
     cell.outputs = [
         new_output("stream", name="stdout", text="a\n"),
         new_output("stream", name="stdout", text="b\n"),
-        new_output("display_data", data={"text/plain": "w", "application/vnd.jupyter.widget-view+json": {"model_id": "x"}}),
+        new_output(
+            "display_data", data={"text/plain": "w", "application/vnd.jupyter.widget-view+json": {"model_id": "x"}}
+        ),
     ]
     nb = new_notebook(cells=[cell], metadata={"widgets": {"state": {}}})
     once = normalize(nb)
@@ -80,12 +82,34 @@ def test_normalize_is_idempotent_and_strips_what_varies(tmp_path):
 def _run_nbval(tmp_path, stored_text):
     cell = new_code_cell("print(1 + 1)", execution_count=1)
     cell.outputs = [new_output("stream", name="stdout", text=stored_text)]
-    write_notebook(new_notebook(cells=[cell], metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}), tmp_path / "check.ipynb")
+    write_notebook(
+        new_notebook(
+            cells=[cell], metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
+        ),
+        tmp_path / "check.ipynb",
+    )
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "--nbval", "--nbval-current-env", "-p", "no:cacheprovider", "-p", "no:xdist",
-         "-c", str(tmp_path / "pytest.ini"), "--rootdir", str(tmp_path), str(tmp_path / "check.ipynb")],
-        capture_output=True, text=True, cwd=tmp_path, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--nbval",
+            "--nbval-current-env",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:xdist",
+            "-c",
+            str(tmp_path / "pytest.ini"),
+            "--rootdir",
+            str(tmp_path),
+            str(tmp_path / "check.ipynb"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
     )
 
 
@@ -96,3 +120,33 @@ def test_nbval_reports_a_wrong_stored_output(tmp_path):
     assert "3" in wrong.stdout and "2" in wrong.stdout
     right = _run_nbval(tmp_path, "2\n")  # the control: the same check passes when the output is right
     assert right.returncode == 0, right.stdout
+
+
+def test_write_notebook_replaces_the_file_atomically(tmp_path, monkeypatch):
+    path = tmp_path / "chapter.ipynb"
+    write_notebook(new_notebook(cells=[new_code_cell("1")]), path)
+    path.chmod(0o640)
+    before = path.read_bytes()
+
+    def interrupted(source, destination):
+        raise KeyboardInterrupt  # the moment between writing the new text and putting it in place
+
+    monkeypatch.setattr("os.replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        write_notebook(new_notebook(cells=[new_code_cell("2")]), path)
+    assert path.read_bytes() == before  # the old notebook is intact
+    assert [p.name for p in tmp_path.iterdir()] == ["chapter.ipynb"]  # and no temporary file is left
+    monkeypatch.undo()
+    write_notebook(new_notebook(cells=[new_code_cell("3")]), path)
+    assert nbformat.read(path, as_version=4).cells[0].source == "3"
+    assert path.stat().st_mode & 0o777 == 0o640  # the notebook keeps its permissions
+
+
+@pytest.mark.parametrize("command", ["execute", "release"])
+def test_authoring_commands_name_the_extra_to_install_when_their_tools_are_missing(command, monkeypatch, capsys):
+    from dnncourse.cli import main
+
+    monkeypatch.setitem(sys.modules, "yaml", None)  # as on a student's install: `import yaml` fails
+    assert main([command]) == 2
+    error = capsys.readouterr().err
+    assert f"dnncourse {command} needs PyYAML" in error and 'pip install "dnncourse[authoring]"' in error

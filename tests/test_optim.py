@@ -13,11 +13,21 @@ PAIRS = [
     ("sgd", optim.SGD, torch.optim.SGD, dict(lr=0.05)),
     ("sgd-wd", optim.SGD, torch.optim.SGD, dict(lr=0.05, weight_decay=0.1)),
     ("momentum", optim.Momentum, torch.optim.SGD, dict(lr=0.02, momentum=0.9)),
-    ("momentum-damp-wd", optim.Momentum, torch.optim.SGD, dict(lr=0.02, momentum=0.8, dampening=0.3, weight_decay=0.01)),
+    (
+        "momentum-damp-wd",
+        optim.Momentum,
+        torch.optim.SGD,
+        dict(lr=0.02, momentum=0.8, dampening=0.3, weight_decay=0.01),
+    ),
     ("nesterov", optim.Nesterov, torch.optim.SGD, dict(lr=0.02, momentum=0.9, nesterov=True)),
     ("nesterov-wd", optim.Nesterov, torch.optim.SGD, dict(lr=0.02, momentum=0.7, nesterov=True, weight_decay=0.05)),
     ("adagrad", optim.AdaGrad, torch.optim.Adagrad, dict(lr=0.1)),
-    ("adagrad-init-wd", optim.AdaGrad, torch.optim.Adagrad, dict(lr=0.1, initial_accumulator_value=0.5, weight_decay=0.01, eps=1e-6)),
+    (
+        "adagrad-init-wd",
+        optim.AdaGrad,
+        torch.optim.Adagrad,
+        dict(lr=0.1, initial_accumulator_value=0.5, weight_decay=0.01, eps=1e-6),
+    ),
     ("rmsprop", optim.RMSProp, torch.optim.RMSprop, dict(lr=0.01)),
     ("rmsprop-hinton", optim.RMSProp, torch.optim.RMSprop, dict(lr=0.005, alpha=0.9, weight_decay=0.01)),
     ("rmsprop-momentum", optim.RMSProp, torch.optim.RMSprop, dict(lr=0.002, momentum=0.9)),
@@ -127,7 +137,9 @@ def test_param_groups_with_different_lrs(name, ours, theirs, kwargs):
     params_ref = [p.detach().clone().requires_grad_() for p in params]
     mine, _ = run(lambda p: ours(groups(p), **kwargs), steps=50, params=params, loss_fn=loss_fn)
     torch_kwargs = dict(kwargs, nesterov=True) if ours is optim.Nesterov else kwargs
-    ref, _ = run(lambda p: theirs(groups(p), foreach=False, **torch_kwargs), steps=50, params=params_ref, loss_fn=loss_fn)
+    ref, _ = run(
+        lambda p: theirs(groups(p), foreach=False, **torch_kwargs), steps=50, params=params_ref, loss_fn=loss_fn
+    )
     assert_same(mine, ref)
 
 
@@ -136,6 +148,7 @@ def test_closure_returns_loss_and_matches_torch():
     params_ref = [p.detach().clone().requires_grad_() for p in params]
     ours, theirs = optim.Adam(params, lr=0.01), torch.optim.Adam(params_ref, lr=0.01, foreach=False)
     for _ in range(5):
+
         def closure(p=params, o=ours):
             o.zero_grad()
             loss = loss_fn(*p)
@@ -303,26 +316,3 @@ def test_functional_updates_do_not_modify_inputs_and_accept_tensors():
     for x, y in zip((theta, g, m, v), before):
         assert torch.equal(x, y)
     assert all(isinstance(o, torch.Tensor) and o.dtype == torch.float64 for o in out)
-
-
-def test_plot_training_runs_draws_mean_and_band():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from dnncourse.training import History
-
-    runs = {
-        "A": [History(train_loss=[1.0, 0.5], wall_time=[0.1, 0.2]), History(train_loss=[3.0, 1.5], wall_time=[0.3, 0.4])],
-        "B": [History(train_loss=[2.0, 1.0], wall_time=[0.1, 0.2])],
-    }
-    fig, ax = plt.subplots()
-    optim.plot_training_runs(runs, ax, x="wall_time")
-    line = ax.get_lines()[0]
-    np.testing.assert_allclose(line.get_xdata(), [0.2, 0.3])  # mean wall time over the seeds
-    np.testing.assert_allclose(line.get_ydata(), [2.0, 1.0])  # mean loss
-    assert len(ax.collections) == 2 and ax.get_xlabel() == "wall time (s)"
-    with pytest.raises(ValueError, match="x must be"):
-        optim.plot_training_runs(runs, ax, x="iteration")
-    plt.close(fig)

@@ -1,4 +1,4 @@
-"""Tests of dnncourse.regularization: dropout, penalties, early stopping, freezing, least squares."""
+"""Tests of dnncourse.regularization: penalties, early stopping, ridge and minimum-norm solutions."""
 
 import math
 from types import SimpleNamespace
@@ -8,139 +8,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dnncourse.data import Dataset, load_digits
-from dnncourse.models import mlp
+from dnncourse.lab.data import Dataset, load_digits
+from dnncourse.lab.models import mlp
+from dnncourse.lab.training import train
 from dnncourse.regularization import (
-    Dropout,
     EarlyStopping,
-    dropout,
-    dropout_ensemble_mean,
     elastic_net_penalty,
-    freeze_,
     l1_penalty,
     l2_penalty,
     min_norm_solution,
     penalized_parameters,
     ridge_solution,
-    trainable_parameters,
-    unfreeze_,
-    with_new_head,
 )
-from dnncourse.training import train
-
-# ----------------------------------------------------------------------------------------------- dropout
-
-
-@pytest.mark.parametrize("p", [0.1, 0.5, 0.8])
-def test_dropout_drops_the_right_fraction_and_scales_survivors(p):
-    torch.manual_seed(0)
-    x = torch.ones(200_000)
-    y = dropout(x, p)
-    dropped = (y == 0).float().mean().item()
-    # Binomial standard deviation of the fraction is sqrt(p(1-p)/n) <= 0.0012; allow 5 of them.
-    assert abs(dropped - p) < 5 * math.sqrt(p * (1 - p) / x.numel())
-    assert torch.allclose(y[y != 0], torch.full_like(y[y != 0], 1 / (1 - p)))
-
-
-@pytest.mark.parametrize("p", [0.2, 0.5, 0.9])
-def test_dropout_keeps_the_expected_value(p):
-    torch.manual_seed(1)
-    x = torch.randn(50)
-    samples = torch.stack([dropout(x, p) for _ in range(20_000)])  # (20000, 50)
-    # The std of one sample is |x| sqrt(p / (1 - p)); the mean of N has std |x| sqrt(p / ((1 - p) N)).
-    standard_error = x.abs() * math.sqrt(p / ((1 - p) * samples.shape[0]))
-    assert torch.all((samples.mean(0) - x).abs() <= 5 * standard_error + 1e-6)
-
-
-def test_dropout_is_the_identity_in_eval_and_for_p_zero():
-    x = torch.randn(4, 7)
-    assert dropout(x, 0.5, training=False) is x
-    assert dropout(x, 0.0) is x
-    layer = Dropout(0.5).eval()
-    assert torch.equal(layer(x), x)
-
-
-def test_dropout_with_p_one_gives_zeros_like_torch():
-    x = torch.randn(3, 5, requires_grad=True)
-    y = dropout(x, 1.0)
-    assert torch.equal(y, F.dropout(x, 1.0, training=True))
-    assert torch.equal(y, torch.zeros_like(x))
-    y.sum().backward()
-    assert torch.equal(x.grad, torch.zeros_like(x))
-
-
-@pytest.mark.parametrize("p", [0.1, 0.3, 0.5, 0.75])
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_dropout_draws_the_same_mask_as_torch_on_the_cpu(p, dtype):
-    x = torch.randn(16, 33, dtype=dtype)
-    torch.manual_seed(7)
-    expected = F.dropout(x, p, training=True)
-    torch.manual_seed(7)
-    assert torch.equal(dropout(x, p), expected)
-    torch.manual_seed(8)
-    expected_layer = nn.Dropout(p)(x)
-    torch.manual_seed(8)
-    assert torch.equal(Dropout(p)(x), expected_layer)
-
-
-def test_dropout_matches_torch_distribution():
-    # Independent of the exact-mask parity: the fraction of zeros agrees between the two.
-    torch.manual_seed(3)
-    x = torch.ones(100_000)
-    ours = (dropout(x, 0.4) == 0).float().mean().item()
-    theirs = (F.dropout(x, 0.4) == 0).float().mean().item()
-    assert abs(ours - theirs) < 0.01
-
-
-def test_dropout_gradient_flows_through_the_mask_only():
-    torch.manual_seed(0)
-    p = 0.3
-    x = torch.randn(8, 10, dtype=torch.float64, requires_grad=True)
-    generator = torch.Generator().manual_seed(5)
-    y = dropout(x, p, generator=generator)
-    upstream = torch.randn_like(y)
-    (y * upstream).sum().backward()
-    kept = (y != 0).to(x.dtype)  # x is never exactly 0, so y == 0 exactly where the mask is 0
-    assert torch.allclose(x.grad, upstream * kept / (1 - p))
-    # Centred finite differences with the mask held fixed (same generator seed each call).
-    def f(z):
-        return (dropout(z, p, generator=torch.Generator().manual_seed(5)) * upstream).sum()
-
-    h = 1e-6
-    i, j = 2, 3
-    e = torch.zeros_like(x)
-    e[i, j] = h
-    numeric = (f(x.detach() + e) - f(x.detach() - e)) / (2 * h)
-    assert math.isclose(numeric.item(), x.grad[i, j].item(), rel_tol=1e-6, abs_tol=1e-9)
-
-
-def test_dropout_keeps_device_dtype_and_shape():
-    x = torch.randn(2, 3, 4, dtype=torch.float64)
-    y = dropout(x, 0.5)
-    assert y.device == x.device and y.dtype == x.dtype and y.shape == x.shape
-    assert Dropout(0.5)(x).device == x.device
-
-
-@pytest.mark.parametrize("p", [-0.1, 1.5, "0.5", True, float("nan")])
-def test_dropout_rejects_bad_p(p):
-    with pytest.raises(ValueError, match="p must be"):
-        dropout(torch.ones(3), p)
-    with pytest.raises(ValueError, match="p must be"):
-        Dropout(p)
-
-
-def test_dropout_ensemble_mean_approaches_the_eval_output_of_a_linear_layer():
-    # For dropout followed by a linear map the expectation over masks is exactly the eval-mode output.
-    torch.manual_seed(0)
-    model = nn.Sequential(Dropout(0.5), nn.Linear(20, 3))
-    x = torch.randn(4, 20)
-    mean = dropout_ensemble_mean(model, x, 4000)
-    model.eval()
-    assert torch.allclose(mean, model(x), atol=0.06)
-    assert not model.training  # mode restored
-    with pytest.raises(ValueError, match="n_samples"):
-        dropout_ensemble_mean(model, x, 0)
-
 
 # ----------------------------------------------------------------------------------------------- penalties
 
@@ -218,7 +97,8 @@ def test_penalty_plugs_into_train_and_shrinks_the_weights():
     norms = []
     for lam in (0.0, 0.1):
         model = _model()
-        train(model, data, torch.optim.SGD(model.parameters(), lr=0.1), epochs=20, penalty=lambda m: l2_penalty(m, lam))
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        train(model, data, optimizer, epochs=20, penalty=lambda m, lam=lam: l2_penalty(m, lam))
         norms.append(model.head.weight.norm().item())
     assert norms[1] < norms[0]
 
@@ -313,13 +193,18 @@ def test_early_stopping_in_real_training_restores_the_best_epoch():
     model = mlp(64, [64], 10)
     stopper = EarlyStopping(model, patience=3)
     history = train(
-        model, small, torch.optim.Adam(model.parameters(), lr=0.03), epochs=100, batch_size=60,
-        val=splits.val, on_epoch_end=stopper,
+        model,
+        small,
+        torch.optim.Adam(model.parameters(), lr=0.03),
+        epochs=100,
+        batch_size=60,
+        val=splits.val,
+        on_epoch_end=stopper,
     )
     assert history.stopped_early and history.epochs < 100
     assert history.epochs == stopper.best_epoch + 1 + 3
     assert stopper.best == min(history.val_loss)
-    from dnncourse.training import evaluate
+    from dnncourse.lab.training import evaluate
 
     assert math.isclose(evaluate(model, splits.val)[0], stopper.best, rel_tol=1e-5)
 
@@ -337,89 +222,6 @@ def test_early_stopping_rejects_bad_arguments():
         EarlyStopping()(0, SimpleNamespace(val_loss=[]))
     with pytest.raises(ValueError, match="not a list"):
         EarlyStopping(metric="val_los")(0, SimpleNamespace(val_loss=[1.0]))
-
-
-# ----------------------------------------------------------------------------------------------- freezing
-
-
-def test_freeze_and_unfreeze_set_requires_grad():
-    model = _model()
-    assert freeze_(model.blocks) is model.blocks
-    assert all(not p.requires_grad for p in model.blocks.parameters())
-    assert all(p.requires_grad for p in model.head.parameters())
-    assert trainable_parameters(model) == list(model.head.parameters())
-    unfreeze_(model)
-    assert len(trainable_parameters(model)) == 4
-    with pytest.raises(ValueError, match="module must be"):
-        freeze_([1, 2])
-
-
-@pytest.mark.parametrize("optimizer", [torch.optim.SGD, torch.optim.Adam])
-def test_the_optimizer_leaves_frozen_parameters_unchanged(optimizer):
-    model = _model()
-    freeze_(model.blocks[0])
-    frozen = [p.detach().clone() for p in model.blocks[0].parameters()]
-    head = [p.detach().clone() for p in model.head.parameters()]
-    # Even with all parameters in the optimizer (and weight decay), frozen ones get no gradient and stay put.
-    opt = optimizer(model.parameters(), lr=0.1, weight_decay=0.1)
-    X, y = torch.randn(16, 5), torch.randint(0, 3, (16,))
-    for _ in range(3):
-        opt.zero_grad()
-        F.cross_entropy(model(X), y).backward()
-        opt.step()
-    assert all(torch.equal(a, b) for a, b in zip(frozen, model.blocks[0].parameters()))
-    assert not all(torch.equal(a, b) for a, b in zip(head, model.head.parameters()))
-
-
-def test_with_new_head_keeps_the_body_and_replaces_the_head():
-    torch.manual_seed(0)
-    model = _model()
-    before = {name: p.detach().clone() for name, p in model.state_dict().items()}
-    torch.manual_seed(1)
-    new = with_new_head(model, 7)
-    assert isinstance(new.head, nn.Linear)
-    assert (new.head.in_features, new.head.out_features) == (model.head.in_features, 7)
-    # the body is an equal but independent copy: same values, different storage
-    for p_old, p_new in zip(model.blocks.parameters(), new.blocks.parameters()):
-        assert torch.equal(p_old, p_new) and p_old.data_ptr() != p_new.data_ptr()
-    # the body of the copy computes exactly what the original's body computes
-    X = torch.randn(4, 5)
-    assert torch.equal(new.hidden(X)[-1], model.hidden(X)[-1])
-    assert new(X).shape == (4, 7)
-    # the new head is PyTorch's default nn.Linear initialization, drawn from the global generator
-    torch.manual_seed(1)
-    reference = nn.Linear(model.head.in_features, 7)
-    assert torch.equal(new.head.weight, reference.weight) and torch.equal(new.head.bias, reference.bias)
-    # training the copy leaves the original untouched
-    opt = torch.optim.SGD(new.parameters(), lr=0.5)
-    F.cross_entropy(new(X), torch.tensor([0, 1, 2, 6])).backward()
-    opt.step()
-    assert all(torch.equal(before[name], p) for name, p in model.state_dict().items())
-
-
-def test_with_new_head_keeps_device_dtype_and_flags():
-    model = _model().double()
-    freeze_(model.blocks)
-    new = with_new_head(model, 2)
-    assert new.head.weight.dtype == torch.float64 and new.head.weight.device == model.head.weight.device
-    assert trainable_parameters(new) == list(new.head.parameters())  # frozen body stays frozen, new head trains
-
-
-@pytest.mark.parametrize(
-    ("model", "out_features", "match"),
-    [
-        (nn.Sequential(nn.Linear(2, 2)), 3, "attribute 'head'"),
-        (None, 3, "module must be"),
-        ("ok", 0, "out_features"),
-        ("ok", 2.0, "out_features"),
-    ],
-)
-def test_with_new_head_rejects_bad_arguments(model, out_features, match):
-    with pytest.raises(ValueError, match=match):
-        with_new_head(_model() if model == "ok" else model, out_features)
-
-
-# ----------------------------------------------------------------------------------------------- least squares
 
 
 def test_ridge_converges_to_the_min_norm_solution_of_an_underdetermined_system():

@@ -1,14 +1,13 @@
 """The static site: it builds with no Sphinx warning, has every page, and links each chapter to Colab."""
 
 import re
-from pathlib import Path
 
 import nbformat
 import pytest
 import yaml
+from sitebuild import HTML, ROOT, build_site
 
 from dnncourse.authoring.notebooks import repository
-from sitebuild import HTML, ROOT, build_site
 
 pytestmark = pytest.mark.slow
 

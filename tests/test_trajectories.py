@@ -1,17 +1,13 @@
-"""Tests of dnncourse.trajectories: paths against the NumPy reference, divergence, plots and animations."""
+"""Tests of dnncourse.lab.trajectories: paths against the NumPy reference, divergence, mini-batches."""
 
 import math
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import torch
 
-from dnncourse import landscapes as L
-from dnncourse import trajectories as T
+from dnncourse.lab import surfaces as L
+from dnncourse.lab import trajectories as T
 
 
 def test_run_with_torch_sgd_equals_numpy_gradient_descent():
@@ -62,28 +58,3 @@ def test_bad_arguments_raise():
         T.gradient_descent(L.saddle(), -1.0)
     with pytest.raises(ValueError, match="start"):
         T.gradient_descent(L.saddle(), 0.1, start=(1.0,))
-    with pytest.raises(ValueError, match="frames"):
-        T.animate(L.saddle(), {"a": np.zeros((3, 2))}, frames=1)
-
-
-def test_plot_contours_draws_every_path():
-    surface = L.saddle()
-    ax = T.plot_contours(surface, {"GD": T.gradient_descent(surface, 0.1, 30)})
-    labels = [text.get_text() for text in ax.get_legend().get_texts()]
-    assert labels == ["minimum", "saddle point", "GD"]
-    plt.close(ax.figure)
-
-
-def test_animation_is_deterministic_self_contained_and_small():
-    surface = L.saddle()
-    paths = {"GD": T.gradient_descent(surface, 0.2, 40), "other": T.gradient_descent(surface, 0.05, 40)}
-    first = T.animate(surface, paths, frames=12).data
-    second = T.animate(surface, paths, frames=12).data
-    assert first == second
-    assert "anim_img" in first and "play_animation" in first and first.count("data:image/png;base64") == 12
-    assert "https://" not in first and len(first) < 2_000_000
-    third = T.animate(surface, {"GD": paths["GD"]}, frames=12).data
-    assert third != first
-    assert plt.get_fignums() == []
-    assert 'alt="Animation of the paths of GD, other on the saddle surface' in first
-    assert 'alt="A &quot;quoted&quot; description"' in T.animate(surface, paths, frames=2, alt='A "quoted" description').data

@@ -11,6 +11,8 @@ the numbers nbval compares are the numbers stored here.
 from __future__ import annotations
 
 import os
+import stat
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,9 +83,12 @@ def setup_cell_source(root: Path) -> str:
     return (
         f"{_SETUP_MARKER} (Colab's own PyTorch is kept).\n"
         "import sys\n"
+        "\n"
         'if "google.colab" in sys.modules:\n'
         "    import subprocess\n"
-        f'    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "dnncourse @ git+{url}@{branch}"], check=True)'
+        "\n"
+        f'    package = "dnncourse @ git+{url}@{branch}"\n'
+        '    subprocess.run([sys.executable, "-m", "pip", "install", "-q", package], check=True)'
     )
 
 
@@ -131,9 +136,29 @@ def normalize(nb: nbformat.NotebookNode, root: Path | None = None) -> nbformat.N
 
 
 def write_notebook(nb: nbformat.NotebookNode, path: Path) -> None:
-    """Write a notebook the one way the project writes them (nbformat 4, one trailing newline)."""
+    """Write a notebook the one way the project writes them (nbformat 4, one trailing newline).
+
+    The file is replaced atomically: the text goes to a temporary file in the same folder, which then
+    takes the notebook's place with ``os.replace``, so an interruption never leaves a half-written
+    notebook (someone's work) behind. An existing notebook keeps its permissions.
+    """
     nbformat.validate(nb)
-    Path(path).write_text(nbformat.writes(nb, version=4) + "\n", encoding="utf-8")
+    path = Path(path)
+    text = nbformat.writes(nb, version=4) + "\n"
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        if path.exists():
+            os.chmod(temporary, stat.S_IMODE(path.stat().st_mode))
+        else:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(temporary, 0o666 & ~umask)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """Graded exercise of chapter 2 ("Optimization challenges"): how fast gradient descent converges on a quadratic.
 
-The reference is the library's :func:`dnncourse.landscapes.gd_convergence`.
+The reference is the library's :func:`dnncourse.lab.curvature.gd_convergence`.
 """
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from dnncourse.exercises import Case, Exercise
-from dnncourse.landscapes import gd_convergence
+from dnncourse.lab.curvature import gd_convergence
 
 __all__ = ["EXERCISES"]
 

@@ -1,4 +1,4 @@
-"""Exercises of chapter 4, "Vanishing and exploding gradients": activation derivatives and clipping by norm."""
+"""Exercises of chapter 5, "Vanishing and exploding gradients": activation derivatives and clipping by norm."""
 
 from __future__ import annotations
 

@@ -53,8 +53,10 @@ def _check_moments(w: np.ndarray, std: float, kurtosis: float) -> str | None:
     if abs(mean) > 6 * std / math.sqrt(n):
         return f"the mean of the weights is {mean:.3g}; expected about 0 (the distribution must be centred)"
     if abs(var - std**2) > 6 * std**2 * math.sqrt((kurtosis - 1) / n):
-        return (f"the standard deviation of the weights is {math.sqrt(var):.4g}; "
-                f"expected {std:.4g} (check the formula, the fans and the square root)")
+        return (
+            f"the standard deviation of the weights is {math.sqrt(var):.4g}; "
+            f"expected {std:.4g} (check the formula, the fans and the square root)"
+        )
     return None
 
 
@@ -69,7 +71,9 @@ def _check_xavier_uniform(inputs: Mapping[str, Any], answer: Any) -> str | None:
     if largest > a * (1 + 1e-6):
         return f"a weight of magnitude {largest:.4g} lies outside the bound a = {a:.4g}"
     if largest < 0.95 * a:
-        return f"the largest magnitude is {largest:.4g}, far inside the bound a = {a:.4g}: use the whole interval (-a, a)"
+        return (
+            f"the largest magnitude is {largest:.4g}, far inside the bound a = {a:.4g}: use the whole interval (-a, a)"
+        )
     return _check_moments(w, a / math.sqrt(3.0), kurtosis=9 / 5)  # U(-a, a) has variance a^2 / 3
 
 
@@ -139,7 +143,7 @@ EXERCISES = (
         torch_inputs=True,
         property_check=_check_xavier_uniform,
         hint="a = gain * sqrt(6 / (fan_in + fan_out)); the square root covers the whole fraction. "
-             "Fill in place with tensor.uniform_(-a, a) inside torch.no_grad(), and return tensor.",
+        "Fill in place with tensor.uniform_(-a, a) inside torch.no_grad(), and return tensor.",
     ),
     Exercise(
         id="kaiming_normal",
@@ -156,6 +160,6 @@ EXERCISES = (
         torch_inputs=True,
         property_check=_check_kaiming_normal,
         hint="For ReLU, std = sqrt(2 / fan) with fan = fan_in or fan_out (mode); the standard deviation, "
-             "not the variance, is what tensor.normal_(0, std) takes. Return tensor.",
+        "not the variance, is what tensor.normal_(0, std) takes. Return tensor.",
     ),
 )

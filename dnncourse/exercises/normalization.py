@@ -3,13 +3,31 @@
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from dnncourse.exercises import Case, Exercise
-from dnncourse.norm import batch_norm_numpy, fold_batchnorm_params
+from dnncourse.norm import batch_norm, fold_batchnorm_params
 
-__all__ = ["EXERCISES"]
+__all__ = ["EXERCISES", "batch_norm_numpy"]
 
 _CHAPTER = "07_batch_normalization"
+
+
+def batch_norm_numpy(
+    x, gamma, beta, running_mean, running_var, momentum: float = 0.1, eps: float = 1e-5, training: bool = True
+):
+    """:func:`dnncourse.norm.batch_norm` for NumPy arrays: returns ``(y, new_running_mean, new_running_var)``.
+
+    The reference of the ``batchnorm_forward`` exercise. ``x`` is (N, C) or (N, C, *); the inputs are not
+    modified. Computed in float64 by the library's function, so it is the same code path as the module.
+    """
+
+    def as_tensor(a) -> torch.Tensor:
+        return torch.as_tensor(a, dtype=torch.float64).clone()
+
+    x_t, mean_t, var_t = as_tensor(x), as_tensor(running_mean), as_tensor(running_var)
+    y = batch_norm(x_t, as_tensor(gamma), as_tensor(beta), mean_t, var_t, training=training, momentum=momentum, eps=eps)
+    return y.numpy(), mean_t.numpy(), var_t.numpy()
 
 
 def _random_batchnorm_case(rng: np.random.Generator) -> dict:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from dnncourse.dropout import apply_dropout_mask
 from dnncourse.exercises import Case, Exercise
-from dnncourse.regularization import apply_dropout_mask, early_stopping_epochs, l2_penalty, ridge_solution
+from dnncourse.regularization import early_stopping_epochs, l2_penalty, ridge_solution
 
 __all__ = ["EXERCISES"]
 
@@ -53,8 +54,14 @@ EXERCISES = (
         points=2,
         chapter=_CHAPTER,
         public_cases=(
-            Case({"x": np.array([1.0, 2.0, 3.0, 4.0]), "mask": np.array([True, False, True, False]), "p": 0.5}, "half dropped"),
-            Case({"x": np.array([[1.0, -1.0], [0.5, 2.0]]), "mask": np.ones((2, 2), dtype=bool), "p": 0.2}, "nothing dropped, p = 0.2"),
+            Case(
+                {"x": np.array([1.0, 2.0, 3.0, 4.0]), "mask": np.array([True, False, True, False]), "p": 0.5},
+                "half dropped",
+            ),
+            Case(
+                {"x": np.array([[1.0, -1.0], [0.5, 2.0]]), "mask": np.ones((2, 2), dtype=bool), "p": 0.2},
+                "nothing dropped, p = 0.2",
+            ),
             Case({"x": np.array([1.0, 2.0]), "mask": np.zeros(2, dtype=bool), "p": 1.0}, "p = 1: everything dropped"),
         ),
         random_case=_random_dropout_case,
@@ -85,12 +92,16 @@ EXERCISES = (
         public_cases=(
             Case({"A": np.array([[1.0, 1.0]]), "b": np.array([2.0]), "lam": 1.0}, "one equation, two unknowns"),
             Case({"A": np.eye(3), "b": np.array([1.0, 2.0, 3.0]), "lam": 1.0}, "A = I: every entry halves"),
-            Case({"A": np.array([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]]), "b": np.array([1.0, 0.0, 2.0]), "lam": 0.5}, "tall A"),
+            Case(
+                {"A": np.array([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]]), "b": np.array([1.0, 0.0, 2.0]), "lam": 0.5},
+                "tall A",
+            ),
         ),
         random_case=_random_ridge_case,
         torch_inputs=True,
         rtol=1e-6,
-        hint="Set the gradient 2 A^T (A x - b) + 2 lam x to zero: solve (A^T A + lam I) x = A^T b with torch.linalg.solve.",
+        hint="Set the gradient 2 A^T (A x - b) + 2 lam x to zero: "
+        "solve (A^T A + lam I) x = A^T b with torch.linalg.solve.",
     ),
     Exercise(
         id="early_stopping_epochs",
@@ -99,12 +110,16 @@ EXERCISES = (
         points=3,
         chapter=_CHAPTER,
         public_cases=(
-            Case({"values": np.array([1.0, 0.8, 0.6, 0.65, 0.7, 0.61, 0.9, 0.5]), "patience": 3, "min_delta": 0.0}, "stops at epoch 5"),
+            Case(
+                {"values": np.array([1.0, 0.8, 0.6, 0.65, 0.7, 0.61, 0.9, 0.5]), "patience": 3, "min_delta": 0.0},
+                "stops at epoch 5",
+            ),
             Case({"values": np.array([1.0, 0.9, 0.8]), "patience": 2, "min_delta": 0.0}, "never stops"),
             Case({"values": np.array([1.0, 0.6, 0.58, 0.57, 0.2]), "patience": 2, "min_delta": 0.05}, "min_delta"),
         ),
         random_case=_random_curve_case,
         hint="Keep best, best_epoch and a counter of epochs without improvement (value < best - min_delta); "
-        "reset the counter on improvement and stop when it reaches patience. Return (best_epoch, stopped_epoch or None).",
+        "reset the counter on improvement and stop when it reaches patience. "
+        "Return (best_epoch, stopped_epoch or None).",
     ),
 )

@@ -1,4 +1,4 @@
-"""Gradient-flow diagnostics: watch activations and gradients layer by layer (chapters 4 and 5).
+"""Gradient-flow diagnostics: watch activations and gradients layer by layer (chapters 5 and 6).
 
 :class:`GradientFlowInspector` is a context manager that attaches hooks to any ``nn.Module``:
 
@@ -9,15 +9,15 @@
   the selected layer that ran just before it, and the fraction of *dead* units: units whose output is
   exactly 0 for every example of the batch (a dead ReLU unit passes no gradient back);
 * a tensor hook on each recorded output records the norm of :math:`\\partial L / \\partial z^{(l)}` when
-  ``backward()`` runs, and a hook on each layer's weight records :math:`\\lVert \\partial L / \\partial W^{(l)} \\rVert_2`
-  once its gradient is accumulated.
+  ``backward()`` runs, and a hook on each layer's weight records
+  :math:`\\lVert \\partial L / \\partial W^{(l)} \\rVert_2` once its gradient is accumulated.
 
 Every hook is removed when the ``with`` block ends, also when it ends with an exception::
 
     with GradientFlowInspector(model) as inspector:
         loss = loss_fn(model(x), y)
         loss.backward()
-    inspector.plot_gradient_norms()
+    viz.plot_gradient_norms(inspector)  # from dnncourse import viz
 
 All recorded numbers are Python floats and NumPy arrays on the CPU, whatever the model's device.
 If the model runs several times inside the block, the last run is kept.
@@ -27,19 +27,33 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from matplotlib.axes import Axes
-from matplotlib.ticker import MaxNLocator
 from torch import nn
+
+from dnncourse import _validation as check
 
 __all__ = ["ACTIVATION_TYPES", "LayerStats", "GradientFlowInspector", "gradient_norms", "histogram"]
 
 # Modules the inspector treats as activation functions (plus every module of dnncourse.activations).
 ACTIVATION_TYPES: tuple[type[nn.Module], ...] = (
-    nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.RReLU, nn.PReLU, nn.ELU, nn.CELU, nn.SELU, nn.GELU,
-    nn.SiLU, nn.Mish, nn.Softplus, nn.Sigmoid, nn.Tanh, nn.Hardtanh, nn.Hardswish, nn.Hardsigmoid,
+    nn.ReLU,
+    nn.ReLU6,
+    nn.LeakyReLU,
+    nn.RReLU,
+    nn.PReLU,
+    nn.ELU,
+    nn.CELU,
+    nn.SELU,
+    nn.GELU,
+    nn.SiLU,
+    nn.Mish,
+    nn.Softplus,
+    nn.Sigmoid,
+    nn.Tanh,
+    nn.Hardtanh,
+    nn.Hardswish,
+    nn.Hardsigmoid,
 )
 
 
@@ -70,7 +84,9 @@ class LayerStats:
     extra: dict = field(default_factory=dict)
 
 
-def histogram(values: torch.Tensor, bins: int = 50, range: tuple[float, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
+def histogram(
+    values: torch.Tensor, bins: int = 50, range: tuple[float, float] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Histogram of a tensor as NumPy ``(counts, edges)``, ``len(edges) == bins + 1``.
 
     Computed on the CPU: ``torch.histc`` has no deterministic CUDA kernel, and the course runs with
@@ -126,13 +142,11 @@ class GradientFlowInspector:
         hist_range: tuple[float, float] | None = None,
         activations: tuple[type, ...] | None = None,
     ):
-        if not isinstance(model, nn.Module):
-            raise ValueError(f"model must be an nn.Module, got {type(model).__name__}")
+        check.module("model", model)
         layers = layers if isinstance(layers, tuple) else (layers,)
         if not layers or not all(isinstance(t, type) for t in layers):
             raise ValueError(f"layers must be a module type or a tuple of types, got {layers!r}")
-        if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
-            raise ValueError(f"bins must be a positive integer, got {bins!r}")
+        bins = check.integer("bins", bins, minimum=1)
         self.model = model
         self.layers = layers
         self.bins = bins
@@ -213,6 +227,7 @@ class GradientFlowInspector:
         self._records[name] = record
         self._current = name
         if z.requires_grad:
+
             def grad_hook(grad: torch.Tensor) -> None:
                 g = grad.detach().float()
                 record.grad_norm = float(g.norm())
@@ -246,112 +261,18 @@ class GradientFlowInspector:
         """One :class:`LayerStats` per selected layer that ran, in the order of ``model.named_modules()``."""
         return sorted(self._records.values(), key=lambda r: r.index)
 
-    def _values(self, attribute: str) -> tuple[np.ndarray, np.ndarray]:
+    def by_depth(self, attribute: str) -> tuple[np.ndarray, np.ndarray]:
+        """``(depth, values)`` of one :class:`LayerStats` field over the layers that have it (depth from 1).
+
+        For example ``inspector.by_depth("weight_grad_norm")`` gives the per-layer gradient norms that
+        :func:`dnncourse.viz.plot_gradient_norms` draws.
+        """
+        if attribute not in LayerStats.__dataclass_fields__:
+            raise ValueError(f"attribute must be a field of LayerStats, got {attribute!r}")
         rows = [(r.index + 1, getattr(r, attribute)) for r in self.stats() if getattr(r, attribute) is not None]
         depth = np.array([d for d, _ in rows], dtype=int)
         values = np.array([v for _, v in rows], dtype=float)
         return depth, values
-
-    def plot_activation_stats(self, ax: Axes | None = None, *, which: str = "output", label: str | None = None,
-                              color: str | None = None) -> Axes:
-        """Mean (dashed) and standard deviation (solid) of each layer's output against depth.
-
-        ``which="output"`` uses the selected layers' outputs :math:`z`; ``which="activation"`` the
-        outputs of the activations that follow them.
-        """
-        if which not in ("output", "activation"):
-            raise ValueError(f"which must be 'output' or 'activation', got {which!r}")
-        prefix = "act" if which == "output" else "post"
-        ax = ax if ax is not None else plt.gca()
-        depth, std = self._values(f"{prefix}_std")
-        _, mean = self._values(f"{prefix}_mean")
-        tag = f"{label}: " if label else ""
-        (line,) = ax.plot(depth, std, marker="o", ms=3, color=color, label=f"{tag}std")
-        ax.plot(depth, mean, ls="--", marker="s", ms=3, color=line.get_color(), label=f"{tag}mean")
-        ax.set_xlabel("layer (depth)")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_ylabel("activation statistic")
-        ax.set_title("Layer outputs: mean and standard deviation" if which == "output" else "Activations: mean and standard deviation")
-        ax.legend()
-        return ax
-
-    def plot_gradient_norms(self, ax: Axes | None = None, logy: bool = True, *, which: str = "weight",
-                            label: str | None = None, color: str | None = None) -> Axes:
-        """Per-layer gradient norm against depth: ``which="weight"`` plots :math:`\\lVert\\partial L/\\partial W^{(l)}\\rVert_2`,
-        ``"output"`` plots :math:`\\lVert\\partial L/\\partial z^{(l)}\\rVert_2`, ``"both"`` plots both."""
-        if which not in ("weight", "output", "both"):
-            raise ValueError(f"which must be 'weight', 'output' or 'both', got {which!r}")
-        ax = ax if ax is not None else plt.gca()
-        color_used = color
-        if which in ("weight", "both"):
-            depth, norms = self._values("weight_grad_norm")
-            text = label if which == "weight" else f"{label + ': ' if label else ''}weights"
-            (line,) = ax.plot(depth, norms, marker="o", ms=3, color=color, label=text)
-            color_used = line.get_color()
-        if which in ("output", "both"):
-            depth, norms = self._values("grad_norm")
-            text = label if which == "output" else f"{label + ': ' if label else ''}layer outputs"
-            ax.plot(depth, norms, marker="s", ms=3, ls="--" if which == "both" else "-", color=color_used, label=text)
-        if logy:
-            ax.set_yscale("log")
-        ax.set_xlabel("layer (depth)")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_ylabel(r"$\|\partial L/\partial W^{(l)}\|_2$" if which == "weight" else "gradient norm")
-        ax.set_title("Gradient norm per layer")
-        if label is not None or which == "both":
-            ax.legend()
-        return ax
-
-    def plot_dead_fraction(self, ax: Axes | None = None, *, label: str | None = None, color: str | None = None) -> Axes:
-        """Fraction of dead units (zero on the whole batch) of each layer's activation, in percent."""
-        ax = ax if ax is not None else plt.gca()
-        depth, dead = self._values("dead_fraction")
-        ax.plot(depth, 100 * dead, marker="o", ms=3, color=color, label=label)
-        ax.set_xlabel("layer (depth)")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_ylabel("dead units (%)")
-        ax.set_title("Dead units per layer")
-        if label is not None:
-            ax.legend()
-        return ax
-
-    def plot_histograms(self, ax: Axes | None = None, *, which: str = "activation", layers: list[int] | None = None,
-                        density: bool = True, cmap: str = "viridis", legend: bool = True) -> Axes:
-        """Overlaid per-layer histograms, coloured by depth (Glorot and Bengio's figure style).
-
-        Args:
-            which: ``"activation"`` (output of the activation after each layer, falling back to the
-                layer output when none follows), ``"output"`` (layer outputs :math:`z`), ``"gradient"``
-                (:math:`\\partial L/\\partial z`), ``"gradient_log10"`` (:math:`\\log_{10}\\lvert\\partial L/\\partial z\\rvert`
-                over the non-zero entries: vanishing gradients show as a shift to the left) or
-                ``"weight_gradient"`` (:math:`\\partial L/\\partial W`).
-            layers: indices (0-based, as in ``LayerStats.index``) of the layers to draw; default all.
-            density: normalise each histogram to unit area.
-        """
-        attributes = {"activation": "post_hist", "output": "act_hist", "gradient": "grad_hist",
-                      "gradient_log10": "grad_log_hist", "weight_gradient": "weight_grad_hist"}
-        if which not in attributes:
-            raise ValueError(f"which must be one of {sorted(attributes)}, got {which!r}")
-        ax = ax if ax is not None else plt.gca()
-        records = [r for r in self.stats() if layers is None or r.index in layers]
-        colors = plt.get_cmap(cmap)(np.linspace(0.0, 0.9, max(len(records), 1)))
-        for record, c in zip(records, colors):
-            hist = getattr(record, attributes[which])
-            if hist is None and which == "activation":
-                hist = record.act_hist
-            if hist is None:
-                continue
-            counts, edges = hist
-            heights = counts / max(counts.sum() * np.diff(edges).mean(), 1e-300) if density else counts
-            ax.stairs(heights, edges, color=c, lw=1.5, label=f"layer {record.index + 1}")
-        xlabels = {"activation": "activation value", "output": "layer output $z$", "gradient": r"$\partial L/\partial z$",
-                   "gradient_log10": r"$\log_{10}|\partial L/\partial z|$", "weight_gradient": r"$\partial L/\partial W$"}
-        ax.set_xlabel(xlabels[which])
-        ax.set_ylabel("density" if density else "count")
-        ax.set_title(f"Per-layer histograms ({which.replace('_', ' ')})")
-        if legend and records:
-            ax.legend(fontsize=7, ncol=2)
-        return ax
 
 
 def gradient_norms(model: nn.Module, norm_type: float = 2.0) -> dict[str, float]:

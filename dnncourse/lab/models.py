@@ -2,56 +2,65 @@
 
 A hidden block is ``Linear -> [norm] -> activation -> [dropout]`` (``norm_position="after"`` moves the
 norm after the activation). With ``residual=True`` a block whose input and output widths agree computes
-``x + block(x)``, the identity path of chapter 4. The output layer is a plain ``Linear``.
+``x + block(x)``, the identity path of chapter 5. The output layer is a plain ``Linear``.
+
+Activations are named as in :data:`dnncourse.activations.ACTIVATIONS` (the course's own modules), so
+``mlp(..., activation="relu")`` builds :class:`dnncourse.activations.ReLU` layers.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["ACTIVATIONS", "Block", "MLP", "mlp", "count_parameters"]
+from dnncourse import _validation as check
+from dnncourse.activations import ACTIVATIONS, ActivationInfo
+from dnncourse.core import forked_rng
 
-# Activation names accepted by `mlp`. Chapter 4 implements each of them from scratch in
-# `dnncourse.activations`; a factory such as `dnncourse.activations.ELU` can be passed instead of a name.
-ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
-    "identity": nn.Identity,
-    "sigmoid": nn.Sigmoid,
-    "tanh": nn.Tanh,
-    "relu": nn.ReLU,
-    "leaky_relu": nn.LeakyReLU,
-    "rrelu": nn.RReLU,
-    "prelu": nn.PReLU,
-    "elu": nn.ELU,
-    "selu": nn.SELU,
-    "gelu": nn.GELU,
-}
+__all__ = ["Block", "MLP", "mlp", "count_parameters", "model_device"]
 
+# Norm names accepted by `mlp`: PyTorch's layers (chapter 7 writes its own, `dnncourse.norm.BatchNorm1d`,
+# which can be passed as a factory instead).
 _NORMS: dict[str, Callable[[int], nn.Module]] = {
     "batch": nn.BatchNorm1d,
     "layer": nn.LayerNorm,
 }
 
 ModuleFactory = Callable[..., nn.Module]
+Activation = str | ActivationInfo | ModuleFactory | None
 
 
-def _activation_factory(activation: str | ModuleFactory) -> ModuleFactory:
+def _activation_factory(activation: Activation) -> ModuleFactory:
+    """The module factory of an activation given by name, by its :data:`ACTIVATIONS` entry, or directly."""
+    if activation is None or activation == "identity":
+        return nn.Identity  # no nonlinearity: a deep *linear* network (chapter 1)
+    if isinstance(activation, str):
+        return ACTIVATIONS[check.one_of("activation", activation, [*ACTIVATIONS, "identity"])].module
+    if isinstance(activation, ActivationInfo):
+        return activation.module
     if callable(activation):
         return activation
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)} or a module factory, got {activation!r}")
-    return ACTIVATIONS[activation]
+    raise ValueError(f"activation must be a name, an ACTIVATIONS entry, a module factory or None, got {activation!r}")
 
 
 def _norm_factory(norm: str | ModuleFactory | None) -> ModuleFactory | None:
     if norm is None or callable(norm):
         return norm
-    if norm not in _NORMS:
-        raise ValueError(f"norm must be None, one of {sorted(_NORMS)} or a factory taking the width, got {norm!r}")
-    return _NORMS[norm]
+    return _NORMS[check.one_of("norm", norm, _NORMS)]
+
+
+def model_device(model: object, default: torch.device | str) -> torch.device:
+    """The device of ``model``'s first parameter, or ``default`` for a model without parameters.
+
+    ``model`` may be any callable (a lambda has no parameters).
+    """
+    parameters = getattr(model, "parameters", None)
+    if callable(parameters):
+        for p in parameters():
+            return p.device
+    return torch.device(default)
 
 
 class Block(nn.Module):
@@ -112,7 +121,7 @@ def mlp(
     in_features: int,
     hidden: Sequence[int],
     out_features: int,
-    activation: str | ModuleFactory = "relu",
+    activation: Activation = "relu",
     *,
     norm: str | ModuleFactory | None = None,
     norm_position: str = "before",
@@ -120,49 +129,55 @@ def mlp(
     residual: bool = False,
     init: Callable[[torch.Tensor], object] | None = None,
     bias: bool = True,
+    seed: int | None = None,
 ) -> MLP:
     """Build an MLP ``in_features -> hidden[0] -> ... -> hidden[-1] -> out_features``.
 
     Args:
         in_features, out_features: input and output widths.
         hidden: the width of each hidden layer (empty for a linear model).
-        activation: a name from :data:`ACTIVATIONS` or a factory returning an ``nn.Module``.
+        activation: a name from :data:`dnncourse.activations.ACTIVATIONS` (the course's modules), an entry of
+            that table, a factory returning an ``nn.Module`` (e.g. ``torch.nn.ReLU``), or ``None`` /
+            ``"identity"`` for no nonlinearity.
         norm: ``None``, ``"batch"``, ``"layer"`` or a factory taking the width (e.g. ``dnncourse.norm.BatchNorm1d``).
         norm_position: ``"before"`` (default) or ``"after"`` the activation.
         dropout: drop probability after each hidden activation, in [0, 1).
         residual: add a skip connection around each hidden block whose input and output widths agree.
         init: an in-place initializer applied to every ``Linear`` weight (e.g. ``dnncourse.init.kaiming_normal_``);
             biases are then set to zero. ``None`` keeps PyTorch's default initialization.
-        bias: whether the linear layers have a bias (a bias before batch norm is redundant, chapter 6).
+        bias: whether the linear layers have a bias (a bias before batch norm is redundant, chapter 7).
+        seed: draw the initial weights from a generator seeded with ``seed`` (PyTorch's global generator
+            is left as it was); ``None`` draws them from the global generator.
+
+    The model is built on the CPU; move it with ``.to(device)``.
     """
-    for name, value in (("in_features", in_features), ("out_features", out_features)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    hidden = list(hidden)
-    if any(isinstance(w, bool) or not isinstance(w, (int, np.integer)) or w < 1 for w in hidden):
-        raise ValueError(f"hidden must be a sequence of positive integers, got {hidden!r}")
-    if not 0 <= dropout < 1:
-        raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
-    if norm_position not in ("before", "after"):
-        raise ValueError(f"norm_position must be 'before' or 'after', got {norm_position!r}")
-    act = _activation_factory(activation)
-    norm_f = _norm_factory(norm)
-    in_features, out_features, hidden = int(in_features), int(out_features), [int(w) for w in hidden]
-    widths = [in_features, *hidden]
-    blocks = [
-        Block(w_in, w_out, act, norm_f, norm_position, dropout, residual, bias)
-        for w_in, w_out in zip(widths[:-1], widths[1:])
-    ]
-    model = MLP(blocks, nn.Linear(widths[-1], out_features, bias=bias))
-    if init is not None:
-        if not callable(init):
-            raise ValueError(f"init must be an in-place initializer function or None, got {init!r}")
-        for module in model.modules():
-            if isinstance(module, nn.Linear):
-                init(module.weight)
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
-    return model
+    in_features = check.integer("in_features", in_features, minimum=1)
+    out_features = check.integer("out_features", out_features, minimum=1)
+    widths = [in_features] + [check.integer(f"hidden[{i}]", w, minimum=1) for i, w in enumerate(hidden)]
+    check.in_range("dropout", dropout, 0, 1, closed="left")
+    check.one_of("norm_position", norm_position, ("before", "after"))
+    if init is not None and not callable(init):
+        raise ValueError(f"init must be an in-place initializer function or None, got {init!r}")
+    act, norm_f = _activation_factory(activation), _norm_factory(norm)
+
+    def build() -> MLP:
+        blocks = [
+            Block(w_in, w_out, act, norm_f, norm_position, dropout, residual, bias)
+            for w_in, w_out in zip(widths[:-1], widths[1:])
+        ]
+        model = MLP(blocks, nn.Linear(widths[-1], out_features, bias=bias))
+        if init is not None:
+            for module in model.modules():
+                if isinstance(module, nn.Linear):
+                    init(module.weight)
+                    if module.bias is not None:
+                        nn.init.zeros_(module.bias)
+        return model
+
+    if seed is None:
+        return build()
+    with forked_rng(seed):  # the CPU generator: the model is built on the CPU
+        return build()
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:

@@ -9,11 +9,9 @@ window and a starting point that shows the difficulty it stands for.
 
 The surfaces illustrate chapter 2 ("Optimization challenges"): an ill-conditioned quadratic, the
 Rosenbrock valley, a saddle, a plateau, a curved ravine, a cliff, and a surface with several local
-minima. Chapter 3 ("Optimizers") runs every optimizer on them. The module also holds the two
-measurements of chapter 2 that are not about a fixed surface: how often a random critical point is a
-minimum (:func:`fraction_positive_definite`), and how noisy mini-batch gradients are
-(:func:`per_example_gradients`, :func:`minibatch_gradient_noise`), with a least-squares surface built
-from data (:func:`least_squares`) whose mini-batch gradients can be drawn.
+minima; :func:`least_squares` builds one from a data set, with mini-batch gradients. Chapter 3
+("Optimizers") runs every optimizer on them (:mod:`dnncourse.lab.trajectories`); the analysis of
+their Hessians is in :mod:`dnncourse.lab.curvature`, the drawing in :mod:`dnncourse.viz`.
 
 Shapes: ``xy`` is a tensor of shape ``(..., 2)``; ``f(xy)`` has shape ``(...)``, ``grad(xy)`` shape
 ``(..., 2)`` and ``hessian(xy)`` shape ``(..., 2, 2)``. Every function keeps the device and dtype of
@@ -28,7 +26,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor
+
+from dnncourse import _validation as check
+from dnncourse.lab.curvature import Point, critical_point_kind, newton_refine
 
 __all__ = [
     "Surface",
@@ -42,16 +43,8 @@ __all__ = [
     "multi_minima",
     "least_squares",
     "LeastSquares",
-    "condition_number",
-    "gd_convergence",
-    "critical_point_kind",
-    "newton_refine",
-    "fraction_positive_definite",
-    "per_example_gradients",
-    "minibatch_gradient_noise",
 ]
 
-Point = tuple[float, float]
 Bounds = tuple[tuple[float, float], tuple[float, float]]
 
 
@@ -103,46 +96,21 @@ def _hessian_from(hxx: Tensor, hxy: Tensor, hyy: Tensor) -> Tensor:
     return torch.stack([row_x, row_y], dim=-2)  # (..., 2, 2)
 
 
-def _check_positive(value: float, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
-        raise ValueError(f"{name} must be a positive number, got {value!r}")
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a positive number, got {value!r}")
-    return float(value)
-
-
-def newton_refine(surface: Surface, guess: Point, steps: int = 50) -> Point:
-    """Polish an approximate critical point with Newton's method, :math:`\\theta \\leftarrow \\theta - H^{-1} g`.
-
-    Used where a surface's minima or saddles have no closed form. Raises ``ValueError`` if Newton's
-    method does not reach a gradient norm below 1e-10.
-    """
-    theta = torch.tensor(guess, dtype=torch.float64)
-    for _ in range(steps):
-        g = surface.grad(theta)
-        if float(g.norm()) < 1e-12:
-            break
-        theta = theta - torch.linalg.solve(surface.hessian(theta), g)
-    if not float(surface.grad(theta).norm()) < 1e-10:
-        raise ValueError(f"Newton's method found no critical point near guess={guess!r}")
-    return (float(theta[0]), float(theta[1]))
-
-
 # ---------------------------------------------------------------- the surfaces
 
 
 def quadratic(condition_number: float = 10.0, *, lam_max: float = 1.0, angle: float = 0.0) -> Surface:
-    """The quadratic bowl :math:`J(\\theta) = \\tfrac12 \\theta^\\top H \\theta` with :math:`\\kappa(H)` = ``condition_number``.
+    """The quadratic bowl :math:`J(\\theta) = \\tfrac12 \\theta^\\top H \\theta` with condition number :math:`\\kappa`.
 
     :math:`H = R^\\top \\operatorname{diag}(\\lambda_{\\min}, \\lambda_{\\max}) R`, with
     :math:`\\lambda_{\\max}` = ``lam_max``, :math:`\\lambda_{\\min} = \\lambda_{\\max}/\\kappa`, and
     :math:`R` the rotation by ``angle`` (radians): the flat direction is the x-axis turned by ``angle``.
     The only critical point is the minimum at the origin. Chapter 2, "Ill-conditioning".
     """
-    kappa = _check_positive(condition_number, "condition_number")
+    kappa = check.positive("condition_number", condition_number)
     if kappa < 1:
-        raise ValueError(f"condition_number must be >= 1, got {condition_number!r}")
-    lam_max = _check_positive(lam_max, "lam_max")
+        raise ValueError(f"condition_number must be a number >= 1, got {condition_number!r}")
+    lam_max = check.positive("lam_max", lam_max)
     lam_min = lam_max / kappa
     c, s = math.cos(angle), math.sin(angle)
 
@@ -183,7 +151,7 @@ def rosenbrock(a: float = 1.0, b: float = 100.0) -> Surface:
 
     A curved, narrow valley: easy to fall into, slow to follow. Chapters 2 and 3.
     """
-    b = _check_positive(b, "b")
+    b = check.positive("b", b)
     a = float(a)
 
     def f(xy: Tensor) -> Tensor:
@@ -250,7 +218,7 @@ def plateau(width: float = 1.0) -> Surface:
     Far from the well the surface is almost flat, so the gradient is tiny and gradient descent
     crawls; near it the gradient is of order :math:`1/w`. Minimum at the origin. Chapter 2, "Plateaus".
     """
-    w2 = _check_positive(width, "width") ** 2
+    w2 = check.positive("width", width) ** 2
 
     def f(xy: Tensor) -> Tensor:
         x, y = xy[..., 0], xy[..., 1]
@@ -287,8 +255,8 @@ def ravine(floor: float = 0.05, wall: float = 5.0, bend: float = 0.8) -> Surface
     descent bounces between the walls while it creeps along the floor. The only critical point is the
     minimum at the origin (the Hessian there has determinant :math:`ab > 0`). Chapter 2, "Ravines".
     """
-    a = _check_positive(floor, "floor")
-    b = _check_positive(wall, "wall")
+    a = check.positive("floor", floor)
+    b = check.positive("wall", wall)
     s = float(bend)
 
     def f(xy: Tensor) -> Tensor:
@@ -331,9 +299,9 @@ def cliff(height: float = 10.0, sharpness: float = 0.1, curvature: float = 0.2, 
     learning rate long and throws the parameters far away. The minimum (near :math:`(x^\\star, 0)`)
     is refined by Newton's method. Chapter 2, "Cliffs"; compare Pascanu, Mikolov and Bengio (2013).
     """
-    h = _check_positive(height, "height")
-    w = _check_positive(sharpness, "sharpness")
-    c = _check_positive(curvature, "curvature")
+    h = check.positive("height", height)
+    w = check.positive("sharpness", sharpness)
+    c = check.positive("curvature", curvature)
     x_star = float(target)
 
     def f(xy: Tensor) -> Tensor:
@@ -346,7 +314,7 @@ def cliff(height: float = 10.0, sharpness: float = 0.1, curvature: float = 0.2, 
         return torch.stack([c * (x - x_star) - (h / w) * sig * (1 - sig), c * y], dim=-1)
 
     def hessian(xy: Tensor) -> Tensor:
-        x, y = xy[..., 0], xy[..., 1]
+        x = xy[..., 0]
         sig = torch.sigmoid(-x / w)
         # d/dx [sig (1 - sig)] = -(1/w) sig (1 - sig) (1 - 2 sig)
         hxx = c + (h / w**2) * sig * (1 - sig) * (1 - 2 * sig)
@@ -372,7 +340,8 @@ _WELLS = (((-2.0, -1.0), 2.0, 0.9), ((1.8, 1.2), 1.5, 0.8), ((1.6, -1.8), 1.1, 0
 def multi_minima() -> Surface:
     """Four Gaussian wells of different depths in a wide bowl: several local minima, one global.
 
-    :math:`J(\\theta) = \\tfrac{1}{20}\\lVert\\theta\\rVert^2 - \\sum_k d_k \\exp\\!\\big(-\\lVert\\theta - c_k\\rVert^2 / (2 s_k^2)\\big)`.
+    :math:`J(\\theta) = \\tfrac{1}{20}\\lVert\\theta\\rVert^2
+    - \\sum_k d_k \\exp\\!\\big(-\\lVert\\theta - c_k\\rVert^2 / (2 s_k^2)\\big)`.
     Which minimum gradient descent ends in depends on where it starts. ``minima`` is sorted by depth
     (the global minimum first), each refined by Newton's method; ``saddles`` holds the saddle points
     between neighbouring wells that Newton's method finds from their midpoints. Chapter 2, "Local minima".
@@ -481,7 +450,10 @@ class LeastSquares(Surface):
     y: Tensor = None  # (n,) targets
 
     def minibatch_grad(self, theta: Tensor, index: Tensor) -> Tensor:
-        """:math:`\\hat g = \\frac{1}{|B|}\\sum_{i \\in B} (w x_i + b - y_i)(x_i, 1)` for ``theta`` (2,) and ``index`` (B,)."""
+        """The mini-batch gradient for ``theta`` (2,) and the examples ``index`` (B,).
+
+        :math:`\\hat g = \\frac{1}{|B|}\\sum_{i \\in B} (w x_i + b - y_i)(x_i, 1)`.
+        """
         x, y = self.x[index], self.y[index]  # (B,), (B,)
         residual = theta[0] * x + theta[1] - y  # (B,)
         return torch.stack([(residual * x).mean(), residual.mean()])
@@ -526,130 +498,3 @@ def least_squares(x: Tensor | np.ndarray, y: Tensor | np.ndarray) -> LeastSquare
         x=x,
         y=y,
     )
-
-
-# ---------------------------------------------------------------- Hessians and critical points
-
-
-def condition_number(hessian: Tensor | np.ndarray) -> float:
-    """:math:`\\kappa = \\lambda_{\\max} / \\lambda_{\\min}` of a symmetric positive definite matrix (d, d).
-
-    Raises ``ValueError`` if the matrix is not symmetric positive definite (then :math:`\\kappa` is
-    not defined as a measure of conditioning).
-    """
-    H = torch.as_tensor(hessian, dtype=torch.float64)
-    if H.ndim != 2 or H.shape[0] != H.shape[1] or not torch.allclose(H, H.T):
-        raise ValueError(f"hessian must be a symmetric (d, d) matrix, got shape {tuple(H.shape)}")
-    eigenvalues = torch.linalg.eigvalsh(H)  # ascending
-    if eigenvalues[0] <= 0:
-        raise ValueError(f"hessian must be positive definite, its smallest eigenvalue is {float(eigenvalues[0]):g}")
-    return float(eigenvalues[-1] / eigenvalues[0])
-
-
-def gd_convergence(eigenvalues: np.ndarray, lr: float, tol: float) -> tuple[float, int]:
-    """Contraction factor and step count of gradient descent on a quadratic with these Hessian eigenvalues.
-
-    On :math:`J(\\theta) = \\tfrac12\\theta^\\top H\\theta`, one step multiplies the component along the
-    eigenvalue :math:`\\lambda_i` by :math:`1 - \\eta\\lambda_i`, so the error shrinks at least by
-    :math:`\\rho = \\max_i |1 - \\eta\\lambda_i|` per step, and :math:`\\lVert\\theta_k\\rVert \\le \\text{tol}\\,\\lVert\\theta_0\\rVert`
-    once :math:`k \\ge \\ln(1/\\text{tol}) / \\ln(1/\\rho)`. Returns ``(rho, steps)`` with ``steps`` that bound
-    rounded up; ``steps`` is 1 if :math:`\\rho = 0` and -1 if :math:`\\rho \\ge 1` (no convergence).
-    Chapter 2, "Ill-conditioning".
-    """
-    lam = np.asarray(eigenvalues, dtype=np.float64).reshape(-1)  # (d,)
-    if not 0 < tol < 1:
-        raise ValueError(f"tol must be in (0, 1), got {tol!r}")
-    rho = float(np.max(np.abs(1 - lr * lam)))
-    if rho >= 1:
-        return rho, -1
-    if rho == 0:
-        return rho, 1
-    return rho, math.ceil(math.log(1 / tol) / math.log(1 / rho))
-
-
-def critical_point_kind(hessian: Tensor | np.ndarray, tol: float = 1e-10) -> str:
-    """Classify a critical point by the signs of its Hessian's eigenvalues (second-derivative test).
-
-    Returns ``"minimum"`` (all positive), ``"maximum"`` (all negative), ``"saddle"`` (both signs) or
-    ``"degenerate"`` (an eigenvalue within ``tol`` of zero, and no sign pair that settles it).
-    """
-    H = torch.as_tensor(hessian, dtype=torch.float64)
-    eigenvalues = torch.linalg.eigvalsh(H)
-    positive, negative = bool((eigenvalues > tol).any()), bool((eigenvalues < -tol).any())
-    if positive and negative:
-        return "saddle"
-    if bool((eigenvalues.abs() <= tol).any()):
-        return "degenerate"
-    return "minimum" if positive else "maximum"
-
-
-def fraction_positive_definite(dims: Sequence[int], n_samples: int = 10_000, seed: int = 0) -> np.ndarray:
-    """Fraction of random symmetric (GOE) matrices of each size ``d`` in ``dims`` with all eigenvalues > 0.
-
-    A GOE matrix is :math:`(A + A^\\top)/2` with :math:`A_{ij}` i.i.d. standard normal. Read as the
-    Hessian at a random critical point, "all eigenvalues positive" means a minimum; everything with
-    mixed signs is a saddle. The fraction falls faster than exponentially with ``d``, the simplest
-    version of the argument of Dauphin et al. (2014). Returns an array of shape (len(dims),).
-    """
-    if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
-        raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
-    generator = torch.Generator().manual_seed(seed)
-    fractions = []
-    for d in dims:
-        if isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 1:
-            raise ValueError(f"dims must hold positive integers, got {d!r}")
-        A = torch.randn(n_samples, d, d, generator=generator, dtype=torch.float64)  # (n_samples, d, d)
-        H = (A + A.transpose(1, 2)) / 2  # (n_samples, d, d), symmetric
-        smallest = torch.linalg.eigvalsh(H)[:, 0]  # (n_samples,)
-        fractions.append(float((smallest > 0).double().mean()))
-    return np.array(fractions)
-
-
-# ---------------------------------------------------------------- noise in mini-batch gradients
-
-
-def per_example_gradients(model: nn.Module, X: Tensor, y: Tensor, loss_fn: Callable[[Tensor, Tensor], Tensor] | None = None) -> Tensor:
-    """The gradient of the loss on each example separately, flattened: a (n, P) tensor, P = parameter count.
-
-    Row :math:`i` is :math:`\\nabla_\\theta L(f(x_i; \\theta), y_i)`; their mean is the full-batch gradient.
-    Computed in one pass with ``torch.func.vmap`` over ``torch.func.grad``. The default loss is
-    cross-entropy for integer labels, mean squared error otherwise. Model parameters are not changed.
-    """
-    from torch.func import functional_call, grad, vmap
-
-    if loss_fn is None:
-        loss_fn = nn.functional.cross_entropy if not y.is_floating_point() else nn.functional.mse_loss
-    params = {name: p.detach() for name, p in model.named_parameters()}
-
-    def loss_of_one(p: dict[str, Tensor], x: Tensor, target: Tensor) -> Tensor:
-        out = functional_call(model, p, (x.unsqueeze(0),))  # (1, out)
-        return loss_fn(out, target.unsqueeze(0))
-
-    grads = vmap(grad(loss_of_one), in_dims=(None, 0, 0))(params, X, y)  # name -> (n, *shape)
-    return torch.cat([g.reshape(X.shape[0], -1) for g in grads.values()], dim=1)  # (n, P)
-
-
-def minibatch_gradient_noise(
-    G: Tensor, batch_sizes: Sequence[int], n_batches: int = 200, seed: int = 0
-) -> tuple[np.ndarray, np.ndarray]:
-    """Measured and predicted :math:`\\mathbb{E}\\lVert \\hat g_B - g \\rVert^2` for each batch size :math:`B`.
-
-    ``G`` (n, P) holds per-example gradients (see :func:`per_example_gradients`); the full gradient is
-    :math:`g` = ``G.mean(0)`` and a mini-batch gradient :math:`\\hat g_B` is the mean of :math:`B` rows
-    drawn without replacement. Measured: the average over ``n_batches`` batches. Predicted (sampling
-    without replacement): :math:`\\frac{\\sigma^2}{B} \\cdot \\frac{n - B}{n - 1}` with
-    :math:`\\sigma^2 = \\frac1n\\sum_i \\lVert g_i - g\\rVert^2`. Returns two arrays of shape (len(batch_sizes),).
-    """
-    n = G.shape[0]
-    g = G.mean(dim=0)  # (P,)
-    sigma2 = float(((G - g) ** 2).sum(dim=1).mean())
-    generator = torch.Generator().manual_seed(seed)
-    measured, predicted = [], []
-    for B in batch_sizes:
-        if isinstance(B, bool) or not isinstance(B, (int, np.integer)) or not 1 <= B <= n:
-            raise ValueError(f"batch_sizes must hold integers in [1, {n}], got {B!r}")
-        index = torch.rand(n_batches, n, generator=generator).argsort(dim=1)[:, :B].to(G.device)  # (n_batches, B)
-        g_hat = G[index].mean(dim=1)  # (n_batches, B, P) -> (n_batches, P)
-        measured.append(float(((g_hat - g) ** 2).sum(dim=1).mean()))
-        predicted.append(sigma2 / B * (n - B) / (n - 1))
-    return np.array(measured), np.array(predicted)

@@ -1,16 +1,9 @@
-"""Run optimizers on 2-D surfaces and draw their paths: static contour plots and animations.
+"""Loss surfaces and the paths optimizers take on them: contour plots and animations (chapters 2 and 3).
 
-:func:`run` puts a two-component parameter at a starting point and lets any ``torch.optim``
-optimizer (the course's own ``dnncourse.optim`` ones included) minimize a
-:class:`~dnncourse.landscapes.Surface`; it returns the path of the parameter. :func:`gradient_descent`
-is the plain NumPy reference :math:`\\theta_{k+1} = \\theta_k - \\eta \\nabla J(\\theta_k)`, and
-:func:`minibatch_gradient_descent` its stochastic version on a least-squares surface built from
-data. :func:`plot_contours` draws paths over the contour lines of a surface; :func:`animate` turns
-the same picture into an HTML/JavaScript player (matplotlib's ``HTMLWriter``, as used by
-``FuncAnimation.to_jshtml``) that plays on the static site with no kernel.
-
-Paths are NumPy arrays of shape ``(steps + 1, 2)``: row ``k`` is :math:`\\theta_k`, row 0 the start.
-Used in chapter 2 ("Optimization challenges") and chapter 3 ("Optimizers").
+:func:`plot_contours` draws paths (from :mod:`dnncourse.lab.trajectories`) over the contour lines of a
+:class:`~dnncourse.lab.surfaces.Surface`; :func:`animate` turns the same picture into an HTML/JavaScript
+player (matplotlib's ``HTMLWriter``, as used by ``FuncAnimation.to_jshtml``) that plays on the static
+site with no kernel and no network.
 """
 
 from __future__ import annotations
@@ -18,7 +11,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
-import math
 import re
 import tempfile
 from collections.abc import Callable, Mapping
@@ -27,158 +19,14 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
-import torch
 from matplotlib.animation import HTMLWriter
 from matplotlib.axes import Axes
-from torch import Tensor
 
-from dnncourse.landscapes import LeastSquares, Surface
-from dnncourse.style import COLORS
+from dnncourse import _validation as check
+from dnncourse.lab.surfaces import Surface
+from dnncourse.viz.style import COLORS, path_colors
 
-__all__ = [
-    "DIVERGED",
-    "run",
-    "gradient_descent",
-    "minibatch_gradient_descent",
-    "steps_to_reach",
-    "path_colors",
-    "plot_contours",
-    "animate",
-]
-
-# A parameter whose coordinates grow past this size is treated as diverged (the path is cut there).
-DIVERGED = 1e6
-
-# Path colours, in order: the course palette without yellow (too pale on white) and black (minima).
-_PATH_COLORS = ("blue", "vermillion", "green", "orange", "purple", "sky")
-
-
-def _start_point(surface: Surface, start) -> np.ndarray:
-    point = np.asarray(surface.start if start is None else start, dtype=np.float64).reshape(-1)
-    if point.shape != (2,) or not np.all(np.isfinite(point)):
-        raise ValueError(f"start must be two finite numbers, got {start!r}")
-    return point
-
-
-def _check_steps(steps: int) -> int:
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
-        raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
-    return int(steps)
-
-
-def _diverged(theta: np.ndarray) -> bool:
-    return not (np.all(np.isfinite(theta)) and np.max(np.abs(theta)) <= DIVERGED)
-
-
-def run(
-    surface: Surface,
-    make_optimizer: Callable[[list[Tensor]], torch.optim.Optimizer],
-    start=None,
-    steps: int = 100,
-) -> np.ndarray:
-    """Minimize ``surface.f`` with the optimizer ``make_optimizer([theta])`` and return the path (steps + 1, 2).
-
-    ``theta`` is a float64 tensor of shape (2,) starting at ``start`` (default ``surface.start``).
-    Each step computes :math:`J(\\theta)` with ``surface.f``, back-propagates, and calls
-    ``optimizer.step()``, exactly like a training loop. For example::
-
-        path = run(rosenbrock(), lambda params: torch.optim.SGD(params, lr=1e-3), steps=200)
-
-    Divergence: if :math:`\\theta` becomes non-finite or a coordinate exceeds ``DIVERGED`` in size,
-    the run stops and the remaining rows of the path are NaN (the diverging point itself is kept if
-    it is finite, so a plot shows the last jump). ``np.isnan(path).any()`` tells that it diverged.
-    """
-    steps = _check_steps(steps)
-    theta = torch.tensor(_start_point(surface, start), dtype=torch.float64, requires_grad=True)
-    optimizer = make_optimizer([theta])
-    path = np.full((steps + 1, 2), np.nan)
-    path[0] = theta.detach().numpy()
-
-    def closure() -> Tensor:  # optimizers such as L-BFGS re-evaluate the loss through it
-        optimizer.zero_grad()
-        loss = surface.f(theta)
-        loss.backward()
-        return loss
-
-    for k in range(1, steps + 1):
-        if isinstance(optimizer, torch.optim.LBFGS):
-            optimizer.step(closure)
-        else:
-            closure()
-            optimizer.step()
-        point = theta.detach().numpy().copy()
-        if np.all(np.isfinite(point)):
-            path[k] = point
-        if _diverged(point):
-            break
-    return path
-
-
-def gradient_descent(surface: Surface, lr: float, steps: int = 100, start=None) -> np.ndarray:
-    """Plain gradient descent :math:`\\theta_{k+1} = \\theta_k - \\eta\\, \\nabla J(\\theta_k)` with the exact gradient.
-
-    A NumPy loop (float64) that uses ``surface.grad``: the reference the optimizers of
-    ``torch.optim`` and ``dnncourse.optim`` are tested against. Returns the path (steps + 1, 2), cut
-    with NaN rows on divergence exactly as :func:`run` does.
-    """
-    if not (isinstance(lr, (int, float, np.floating)) and math.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr must be a positive number, got {lr!r}")
-    steps = _check_steps(steps)
-    path = np.full((steps + 1, 2), np.nan)
-    theta = _start_point(surface, start)
-    path[0] = theta
-    for k in range(1, steps + 1):
-        g = surface.grad(torch.from_numpy(theta)).numpy()  # (2,)
-        theta = theta - lr * g
-        if np.all(np.isfinite(theta)):
-            path[k] = theta
-        if _diverged(theta):
-            break
-    return path
-
-
-def minibatch_gradient_descent(
-    problem: LeastSquares, lr: float, batch_size: int, epochs: int = 1, start=None, seed: int = 0
-) -> np.ndarray:
-    """Mini-batch gradient descent on a :class:`~dnncourse.landscapes.LeastSquares` surface.
-
-    Each epoch shuffles the :math:`n` examples and walks through them in :math:`\\lceil n/B \\rceil`
-    batches of ``batch_size`` :math:`B` (the last one may be smaller); each batch is one iteration
-    :math:`\\theta \\leftarrow \\theta - \\eta\\, \\hat g_B(\\theta)`. ``batch_size = n`` is batch gradient
-    descent, ``batch_size = 1`` stochastic gradient descent. Returns one row per iteration plus the
-    start: shape (epochs * ceil(n / B) + 1, 2).
-    """
-    n = problem.x.numel()
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or not 1 <= batch_size <= n:
-        raise ValueError(f"batch_size must be an integer in [1, {n}], got {batch_size!r}")
-    if not (isinstance(lr, (int, float, np.floating)) and math.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr must be a positive number, got {lr!r}")
-    epochs = _check_steps(epochs)
-    generator = torch.Generator().manual_seed(seed)
-    theta = torch.from_numpy(_start_point(problem, start))  # (2,)
-    path = [theta.numpy().copy()]
-    for _ in range(epochs):
-        order = torch.randperm(n, generator=generator)  # (n,)
-        for index in order.split(batch_size):  # ceil(n / B) batches
-            theta = theta - lr * problem.minibatch_grad(theta, index)
-            path.append(theta.numpy().copy())
-    return np.array(path)
-
-
-def steps_to_reach(path: np.ndarray, surface: Surface, tol: float) -> int | None:
-    """The first step ``k`` with :math:`J(\\theta_k) - J^\\star \\le` ``tol``, or ``None`` if the path never gets there.
-
-    :math:`J^\\star` is the value at the surface's lowest listed minimum.
-    """
-    best = min(surface.value(m) for m in surface.minima)
-    values = surface.f(torch.from_numpy(np.asarray(path, dtype=np.float64))).numpy() - best  # (steps + 1,)
-    hits = np.flatnonzero(values <= tol)  # NaN rows compare False
-    return int(hits[0]) if hits.size else None
-
-
-def path_colors(names) -> dict[str, str]:
-    """The course colour of each path name, in order (blue, vermillion, green, orange, purple, sky, ...)."""
-    return {name: COLORS[_PATH_COLORS[i % len(_PATH_COLORS)]] for i, name in enumerate(names)}
+__all__ = ["plot_contours", "animate"]
 
 
 def _levels(Z: np.ndarray, levels: int, log_levels: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -212,8 +60,7 @@ def plot_contours(
     floors. ``markers=True`` also marks every iterate (useful for short paths). The view is
     ``surface.bounds``; parts of a path outside it are clipped. Returns the axes.
     """
-    if isinstance(levels, bool) or not isinstance(levels, (int, np.integer)) or levels < 2:
-        raise ValueError(f"levels must be an integer >= 2, got {levels!r}")
+    levels = check.integer("levels", levels, minimum=2)
     paths = dict(paths or {})
     if ax is None:
         _, ax = plt.subplots(figsize=(6.4, 4.6))
@@ -221,16 +68,23 @@ def plot_contours(
     field, heights = _levels(Z, levels, log_levels)
     ax.contour(X, Y, field, levels=heights, cmap="viridis", linewidths=0.8, alpha=0.7)
     if show_critical_points:
-        for i, (mx, my) in enumerate(surface.minima):
-            ax.plot(mx, my, marker="*", markersize=13, color=COLORS["black"], linestyle="none",
-                    label="minimum" if i == 0 else None, zorder=5)
-        for i, (sx, sy) in enumerate(surface.saddles):
-            ax.plot(sx, sy, marker="X", markersize=9, color=COLORS["black"], linestyle="none",
-                    label="saddle point" if i == 0 else None, zorder=5)
+        landmarks = ((surface.minima, "*", 13, "minimum"), (surface.saddles, "X", 9, "saddle point"))
+        for points, marker, size, name in landmarks:
+            for i, (px, py) in enumerate(points):
+                label = name if i == 0 else None  # one legend entry per kind
+                ax.plot(px, py, marker=marker, markersize=size, color=COLORS["black"], ls="none", label=label, zorder=5)
     for (label, path), color in zip(paths.items(), path_colors(paths).values()):
         path = np.asarray(path, dtype=np.float64)
-        ax.plot(path[:, 0], path[:, 1], color=color, linewidth=1.6, label=label, zorder=4,
-                marker="o" if markers else None, markersize=2.5)
+        ax.plot(
+            path[:, 0],
+            path[:, 1],
+            color=color,
+            linewidth=1.6,
+            label=label,
+            zorder=4,
+            marker="o" if markers else None,
+            markersize=2.5,
+        )
         ax.plot(path[0, 0], path[0, 1], marker="o", markersize=7, color=color, markeredgecolor="white", zorder=6)
     (xmin, xmax), (ymin, ymax) = surface.bounds
     ax.set_xlim(xmin, xmax)
@@ -274,7 +128,9 @@ def _stable_html(html: str, alt: str) -> str:
     html = re.sub(r'<link rel="stylesheet"\s+href="https://[^"]*font-awesome[^"]*">\s*', "", html)
     for icon, symbol in _ICONS.items():
         html = html.replace(f'<i class="{icon}"></i>', symbol)
-    html = html.replace(f'<img id="_anim_img{random_id}">', f'<img id="_anim_img{random_id}" alt="{escape(alt, quote=True)}">')
+    html = html.replace(
+        f'<img id="_anim_img{random_id}">', f'<img id="_anim_img{random_id}" alt="{escape(alt, quote=True)}">'
+    )
     stable_id = "dnn" + hashlib.sha1(html.replace(random_id, "").encode()).hexdigest()[:16]
     return html.replace(random_id, stable_id)
 
@@ -329,10 +185,8 @@ def animate(
     """
     from IPython.display import HTML
 
-    if isinstance(frames, bool) or not isinstance(frames, (int, np.integer)) or not 2 <= frames <= 200:
-        raise ValueError(f"frames must be an integer in [2, 200], got {frames!r}")
-    if not (isinstance(interval, (int, np.integer)) and interval > 0):
-        raise ValueError(f"interval must be a positive integer (milliseconds), got {interval!r}")
+    frames = check.integer("frames", frames, 2, 200)
+    interval = check.integer("interval (milliseconds)", interval, minimum=1)
     if not paths:
         raise ValueError("paths must hold at least one path to animate")
     paths = {label: np.asarray(path, dtype=np.float64) for label, path in paths.items()}
@@ -345,12 +199,14 @@ def animate(
     lines, heads = {}, {}
     for label, path in paths.items():
         (lines[label],) = ax.plot([], [], color=colors[label], linewidth=1.6, label=label, zorder=4)
-        (heads[label],) = ax.plot([], [], marker="o", markersize=7, color=colors[label],
-                                  markeredgecolor="white", linestyle="none", zorder=6)
+        (heads[label],) = ax.plot(
+            [], [], marker="o", markersize=7, color=colors[label], markeredgecolor="white", linestyle="none", zorder=6
+        )
         ax.plot(path[0, 0], path[0, 1], marker="o", markersize=5, color=colors[label], zorder=6)
     ax.legend(loc="upper right", fontsize=8, frameon=True, framealpha=0.9)
-    counter = ax.text(0.02, 0.03, "", transform=ax.transAxes, fontsize=9,
-                      bbox=dict(facecolor="white", edgecolor="none", alpha=0.8))
+    counter = ax.text(
+        0.02, 0.03, "", transform=ax.transAxes, fontsize=9, bbox=dict(facecolor="white", edgecolor="none", alpha=0.8)
+    )
     fig.tight_layout()
 
     def draw(j: int):

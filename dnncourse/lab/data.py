@@ -1,7 +1,8 @@
 """Data sets for the course: small generated problems and a real data set that ships with scikit-learn.
 
 Nothing is downloaded. Every generator takes a ``seed`` and returns a :class:`Dataset`, so the same
-call gives the same data on every machine. Used from chapter 1 ("Why deep learning") onwards.
+call gives the same data on every machine. Used from chapter 1 ("Why deep learning") onwards;
+:func:`standardize` is the standardization of chapter 7.
 
 Shapes: ``X`` is ``(n, d)`` float32; ``y`` is ``(n,)`` int64 class labels for classification, or
 ``(n, 1)`` float32 targets for regression.
@@ -9,11 +10,12 @@ Shapes: ``X`` is ``(n, d)`` float32; ``y`` is ``(n,)`` int64 class labels for cl
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+
+from dnncourse import _validation as check
 
 __all__ = [
     "Dataset",
@@ -55,10 +57,10 @@ class Dataset:
         """Number of classes (labels are 0..k-1); 0 for a regression target."""
         return 0 if self.y.is_floating_point() else int(self.y.max().item()) + 1
 
-    def to(self, device: torch.device | str) -> "Dataset":
+    def to(self, device: torch.device | str) -> Dataset:
         return Dataset(self.X.to(device), self.y.to(device), self.name)
 
-    def subset(self, index) -> "Dataset":
+    def subset(self, index) -> Dataset:
         """The rows selected by ``index`` (a slice, an index tensor or a boolean mask)."""
         return Dataset(self.X[index], self.y[index], self.name)
 
@@ -71,18 +73,8 @@ class Splits:
     val: Dataset
     test: Dataset
 
-    def to(self, device: torch.device | str) -> "Splits":
+    def to(self, device: torch.device | str) -> Splits:
         return Splits(self.train.to(device), self.val.to(device), self.test.to(device))
-
-
-def _check_size(n: int, minimum: int = 2, name: str = "n") -> None:
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {n!r}")
-
-
-def _check_noise(noise: float) -> None:
-    if isinstance(noise, bool) or not (isinstance(noise, (int, float, np.integer, np.floating)) and math.isfinite(noise) and noise >= 0):
-        raise ValueError(f"noise must be a finite number >= 0, got {noise!r}")
 
 
 def _classification(X: np.ndarray, y: np.ndarray, name: str) -> Dataset:
@@ -94,8 +86,8 @@ def make_xor(n: int = 200, noise: float = 0.1, seed: int = 0) -> Dataset:
 
     No straight line separates the classes, so a perceptron fails and a one-hidden-layer MLP succeeds.
     """
-    _check_size(n, 4)
-    _check_noise(noise)
+    check.integer("n", n, minimum=4)
+    check.non_negative("noise", noise)
     rng = np.random.default_rng(seed)
     corners = rng.integers(0, 2, size=(n, 2))  # (n, 2) in {0, 1}
     X = (2 * corners - 1) + noise * rng.standard_normal((n, 2))
@@ -108,10 +100,9 @@ def make_circles(n: int = 400, noise: float = 0.05, factor: float = 0.5, seed: i
 
     Not linearly separable in (x, y) but separable by the radius alone in polar coordinates.
     """
-    _check_size(n)
-    _check_noise(noise)
-    if not 0 < factor < 1:
-        raise ValueError(f"factor must be in (0, 1), got {factor!r}")
+    check.integer("n", n, minimum=2)
+    check.non_negative("noise", noise)
+    check.in_range("factor", factor, 0, 1, closed="neither")
     rng = np.random.default_rng(seed)
     y = np.arange(n) % 2
     radius = np.where(y == 0, 1.0, factor)
@@ -123,10 +114,9 @@ def make_circles(n: int = 400, noise: float = 0.05, factor: float = 0.5, seed: i
 
 def make_spirals(n: int = 400, noise: float = 0.1, turns: float = 1.5, seed: int = 0) -> Dataset:
     """Two interleaved spirals, each making ``turns`` full turns around the origin."""
-    _check_size(n)
-    _check_noise(noise)
-    if not turns > 0:
-        raise ValueError(f"turns must be > 0, got {turns!r}")
+    check.integer("n", n, minimum=2)
+    check.non_negative("noise", noise)
+    check.positive("turns", turns)
     rng = np.random.default_rng(seed)
     y = np.arange(n) % 2
     t = np.sqrt(rng.uniform(0, 1, n))  # more points further out, where the arms are longer
@@ -138,8 +128,8 @@ def make_spirals(n: int = 400, noise: float = 0.1, turns: float = 1.5, seed: int
 
 def make_moons(n: int = 400, noise: float = 0.1, seed: int = 0) -> Dataset:
     """Two interleaving half circles."""
-    _check_size(n)
-    _check_noise(noise)
+    check.integer("n", n, minimum=2)
+    check.non_negative("noise", noise)
     rng = np.random.default_rng(seed)
     y = np.arange(n) % 2
     theta = rng.uniform(0, np.pi, n)
@@ -162,10 +152,9 @@ _TARGETS = {
 
 def make_regression_1d(n: int = 200, noise: float = 0.1, target: str = "sin", seed: int = 0) -> Dataset:
     """``n`` points x in [-2, 2] (sorted) with y = f(x) + noise, f one of ``sin``, ``step``, ``bump``, ``cubic``."""
-    _check_size(n)
-    _check_noise(noise)
-    if target not in _TARGETS:
-        raise ValueError(f"target must be one of {sorted(_TARGETS)}, got {target!r}")
+    check.integer("n", n, minimum=2)
+    check.non_negative("noise", noise)
+    check.one_of("target", target, _TARGETS)
     rng = np.random.default_rng(seed)
     x = np.sort(rng.uniform(-2, 2, n))
     y = _TARGETS[target](x) + noise * rng.standard_normal(n)
@@ -206,9 +195,8 @@ def load_digits(
     """
     from sklearn.datasets import load_digits as _sk_load_digits
 
-    for name, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
-        if not 0 <= value < 1:
-            raise ValueError(f"{name} must be in [0, 1), got {value!r}")
+    check.in_range("val_fraction", val_fraction, 0, 1, closed="left")
+    check.in_range("test_fraction", test_fraction, 0, 1, closed="left")
     if val_fraction + test_fraction >= 0.9:
         raise ValueError(
             f"val_fraction + test_fraction must leave at least 10% for training, got {val_fraction + test_fraction}"
