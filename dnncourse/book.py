@@ -101,17 +101,18 @@ def _format_evidence(evidence: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def claim(holds: Any, statement: str, **evidence: Any) -> bool:
-    """Check a statement that the text draws from the experiment just run; returns whether it holds.
+def claim(holds: Any, statement: str, **evidence: Any) -> None:
+    """Check a statement that the text draws from the experiment just run.
 
     ``holds`` is the test (a bool, or a NumPy/PyTorch boolean), ``statement`` the claim in the text's
-    words, ``evidence`` the numbers it rests on (shown when it fails). Prints nothing when it holds.
+    words, ``evidence`` the numbers it rests on (shown when it fails). Prints nothing when it holds, and
+    returns nothing, so that a claim as a cell's last line adds no output to the stored notebook.
     """
     if not isinstance(statement, str) or not statement.strip():
         raise ValueError("statement must be a non-empty string saying what the text claims")
     holds = bool(_plain_number(holds))
     if holds:
-        return True
+        return
     shown = f" ({_format_evidence(evidence)})" if evidence else ""
     if claims_are_strict():
         raise ClaimError(f"the text claims that {statement}, but this run does not support it{shown}")
@@ -120,4 +121,3 @@ def claim(holds: Any, statement: str, **evidence: Any) -> bool:
         "Other random seeds and other hardware give slightly different numbers; the book's "
         "figures come from the run stored with it."
     )
-    return False
