@@ -443,7 +443,8 @@ class LeastSquares(Surface):
 
     :math:`J(\\theta) = \\frac{1}{2n} \\sum_i (w x_i + b - y_i)^2`, and :meth:`minibatch_grad` gives the
     gradient of the same loss averaged over a subset of the examples only: the stochastic gradient
-    of chapter 2's "Batch, stochastic and mini-batch gradient descent".
+    of chapter 2's "Batch, stochastic and mini-batch gradient descent". Subclasses with another
+    two-parameter model of the same data (:class:`dnncourse.lab.noise.TwoLayerLinear`) override :meth:`minibatch_grad`.
     """
 
     x: Tensor = None  # (n,) inputs
