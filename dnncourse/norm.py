@@ -23,8 +23,9 @@ per channel, over every axis except axis 1. ``LayerNorm`` normalizes each exampl
 
 The module is a drop-in replacement for ``torch.nn.BatchNorm1d/2d``, ``LayerNorm`` and ``GroupNorm``:
 same parameter and buffer names, so ``state_dict`` files load both ways. The module also folds an
-eval-mode batch norm into the linear layer before it (:func:`fold_batchnorm`) and whitens data
-(:func:`whiten`); standardization is :func:`dnncourse.lab.data.standardize`.
+eval-mode batch norm into the linear layer before it (:func:`fold_batchnorm`) or after it
+(:func:`fold_batchnorm_into_next_params`) and whitens data (:func:`whiten`); standardization is
+:func:`dnncourse.lab.data.standardize`.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ __all__ = [
     "GroupNorm",
     "InstanceNorm",
     "fold_batchnorm_params",
+    "fold_batchnorm_into_next_params",
     "fold_batchnorm",
     "Whitening",
     "whiten",
@@ -72,7 +74,7 @@ def batchnorm_backward(
         dL/dgamma = sum_i dy_i x_hat_i
         dL/dx_i   = gamma / sqrt(sigma2_B + eps) * (dy_i - mean_j(dy_j) - x_hat_i * mean_j(dy_j x_hat_j))
 
-    Returns ``(dx, dgamma, dbeta)``. Chapter 7 derives it; the tests compare it with autograd.
+    Returns ``(dx, dgamma, dbeta)``. Exercise 7.3 asks the reader to derive it; the tests compare it with autograd.
     """
     dims, shape = _channel_view(dy)
     m = dy.numel() // dy.shape[1]
@@ -363,6 +365,21 @@ class InstanceNorm(GroupNorm):
         return f"{self.num_channels}, eps={self.eps}, affine={self.affine}"
 
 
+def _check_fold_shapes(W, b, gamma, beta, mean, var, channels_axis: int) -> None:
+    """``gamma, beta, mean, var`` must be vectors of the C channels, W's axis ``channels_axis`` must have C."""
+    if len(getattr(W, "shape", ())) != 2:
+        raise ValueError(f"W must be a matrix (2-D array or tensor), got shape {tuple(getattr(W, 'shape', ()))}")
+    C = W.shape[channels_axis]
+    for name, value in (("gamma", gamma), ("beta", beta), ("mean", mean), ("var", var)):
+        if tuple(getattr(value, "shape", ())) != (C,):
+            shape = tuple(getattr(value, "shape", ()))
+            raise ValueError(f"{name} must have shape ({C},) to match W of shape {tuple(W.shape)}, got shape {shape}")
+    out = W.shape[0]
+    if b is not None and tuple(getattr(b, "shape", ())) != (out,):
+        shape = tuple(getattr(b, "shape", ()))
+        raise ValueError(f"b must have shape ({out},) to match W of shape {tuple(W.shape)}, got shape {shape}")
+
+
 def fold_batchnorm_params(W, b, gamma, beta, mean, var, eps: float = 1e-5):
     """Fold an eval-mode batch norm into the linear layer before it (NumPy arrays or tensors alike).
 
@@ -374,9 +391,32 @@ def fold_batchnorm_params(W, b, gamma, beta, mean, var, eps: float = 1e-5):
 
     ``b=None`` means the linear layer has no bias (b = 0). Returns ``(W', b')``.
     """
+    _check_fold_shapes(W, b, gamma, beta, mean, var, channels_axis=0)
+    eps = check.non_negative("eps", eps)
     s = gamma / (var + eps) ** 0.5  # (C,)
     W_folded = s[:, None] * W  # (C, D)
     b_folded = s * ((0 if b is None else b) - mean) + beta  # (C,)
+    return W_folded, b_folded
+
+
+def fold_batchnorm_into_next_params(W, b, gamma, beta, mean, var, eps: float = 1e-5):
+    """Fold an eval-mode batch norm into the linear layer *after* it (NumPy arrays or tensors alike).
+
+    With ``norm_position="after"`` a block computes linear, activation, batch norm, and the batch norm's
+    output ``h`` (C values) feeds the next layer ``z = W h + b``, ``W`` (K, C). With the same
+    ``s = gamma / sqrt(var + eps)`` (C,) as in :func:`fold_batchnorm_params`:
+
+        W BN(h) + b = W (s * (h - mean) + beta) + b = W' h + b'
+        W' = W * s[None, :]              (K, C): column c of W scaled by s_c
+        b' = b + W @ (beta - s * mean)   (K,)
+
+    ``b=None`` means the next layer has no bias. Returns ``(W', b')``; chapter 7's exercise 7.2.
+    """
+    _check_fold_shapes(W, b, gamma, beta, mean, var, channels_axis=1)
+    eps = check.non_negative("eps", eps)
+    s = gamma / (var + eps) ** 0.5  # (C,)
+    W_folded = W * s[None, :]  # (K, C)
+    b_folded = (0 if b is None else b) + W @ (beta - s * mean)  # (K,)
     return W_folded, b_folded
 
 

@@ -253,6 +253,43 @@ def test_fold_batchnorm_params_numpy_and_errors():
         norm.fold_batchnorm(nn.Linear(4, 4), norm.BatchNorm1d(3))
 
 
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("as_tensors", [True, False])
+def test_fold_batchnorm_into_next_params_equals_batchnorm_then_linear(bias, as_tensors):
+    gen = torch.Generator().manual_seed(3)
+    bn = nn.BatchNorm1d(5, dtype=F64)  # torch's own layer: an independent reference
+    _pair(bn, nn.BatchNorm1d(5, dtype=F64))
+    for _ in range(4):  # non-trivial running statistics
+        bn(3 * torch.randn(16, 5, generator=gen, dtype=F64) - 1)
+    bn.eval()
+    linear = nn.Linear(5, 3, bias=bias, dtype=F64)  # the layer after the batch norm: 5 -> 3
+    params = [linear.weight, linear.bias, bn.weight, bn.bias, bn.running_mean, bn.running_var]
+    params = [None if p is None else p.detach() for p in params]
+    if not as_tensors:
+        params = [None if p is None else p.numpy() for p in params]
+    W2, b2 = norm.fold_batchnorm_into_next_params(*params, eps=bn.eps)
+    assert W2.shape == (3, 5) and b2.shape == (3,)
+    h = torch.randn(10, 5, generator=gen, dtype=F64)
+    with torch.no_grad():
+        expected = linear(bn(h))
+    folded = h @ torch.as_tensor(W2).T + torch.as_tensor(b2)
+    torch.testing.assert_close(folded, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_fold_params_check_shapes():
+    W, v3, v4 = np.ones((3, 4)), np.ones(3), np.ones(4)
+    with pytest.raises(ValueError, match=r"gamma must have shape \(3,\).*got shape \(4,\)"):
+        norm.fold_batchnorm_params(W, v3, v4, v3, v3, v3)
+    with pytest.raises(ValueError, match=r"b must have shape \(3,\)"):
+        norm.fold_batchnorm_params(W, v4, v3, v3, v3, v3)
+    with pytest.raises(ValueError, match=r"var must have shape \(4,\)"):  # the next layer's W is (K, C)
+        norm.fold_batchnorm_into_next_params(W, v3, v4, v4, v4, v3)
+    with pytest.raises(ValueError, match="W must be a matrix"):
+        norm.fold_batchnorm_into_next_params(v4, v3, v4, v4, v4, v4)
+    with pytest.raises(ValueError, match="eps must be a number >= 0, got -1"):
+        norm.fold_batchnorm_into_next_params(W, v3, v4, v4, v4, v4, eps=-1)
+
+
 def test_batch_norm_numpy_the_exercise_reference_matches_torch():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(8, 3)) * 2 + 1
