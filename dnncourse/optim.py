@@ -22,10 +22,9 @@ symbol      meaning
 The update is done with in-place tensor operations (``mul_``, ``add_``, ``addcmul_``, ``addcdiv_``),
 so the readable version is also a fast version (see ``benchmarks/bench_optim.py``).
 
-The module also has pure one-step functions (:func:`momentum_update`, :func:`rmsprop_update`,
-:func:`adam_update`) that work on NumPy arrays or tensors and return new values instead of updating in
-place: the chapter's exercises are graded against them. :data:`OPTIMIZERS` lists every optimizer by name,
-and :func:`make_optimizer` builds one from a name, a learning rate and one "momentum-like" knob.
+:data:`OPTIMIZERS` lists every optimizer by name, and :func:`make_optimizer` builds one from a name, a
+learning rate and one "momentum-like" knob. (The pure one-step functions the chapter's exercises are
+graded against, on NumPy arrays, are the exercises' references: :mod:`dnncourse.exercises.optimizers`.)
 """
 
 from __future__ import annotations
@@ -46,9 +45,6 @@ __all__ = [
     "RMSProp",
     "Adam",
     "AdamW",
-    "momentum_update",
-    "rmsprop_update",
-    "adam_update",
     "OptimizerInfo",
     "OPTIMIZERS",
     "make_optimizer",
@@ -370,6 +366,11 @@ class Adam(torch.optim.Optimizer):
     and in PyTorch, :math:`\\varepsilon` is added to :math:`\\sqrt{\\hat v}`, not under the square root.
     ``weight_decay`` :math:`\\lambda` adds :math:`\\lambda\\theta` to the gradient (an L2 penalty, which
     Adam then rescales per parameter); for decoupled weight decay use :class:`AdamW`.
+
+    The step :math:`\\eta\\,\\hat m / \\sqrt{\\hat v}` does not depend on the scale of the gradients: it is
+    exactly :math:`\\eta` for a constant gradient and typically about :math:`\\eta`, but not at most
+    :math:`\\eta`: Kingma and Ba (Section 2.1) bound it by :math:`\\eta(1-\\beta_1)/\\sqrt{1-\\beta_2}`
+    (about :math:`3.16\\eta` for the defaults) for a gradient that was zero before.
     State per parameter: ``t``, ``m``, ``v``. See chapter "Optimizers", section "Adam".
     """
 
@@ -443,42 +444,6 @@ class AdamW(Adam):
         weight_decay: float = 1e-2,
     ):
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
-
-
-# --- pure one-step functions (NumPy arrays or tensors in, new values out) ----------------------------
-
-
-def momentum_update(theta, grad, v, lr: float, momentum: float):
-    """One step of momentum in PyTorch's formulation, without modifying the inputs.
-
-    ``v_new = momentum * v + grad`` and ``theta_new = theta - lr * v_new``; start with ``v = 0``
-    (then the first step gives ``v_new = grad``, as in ``torch.optim.SGD``). Works on NumPy arrays and
-    tensors of any (matching) shape. Returns ``(theta_new, v_new)``.
-    """
-    v_new = momentum * v + grad
-    return theta - lr * v_new, v_new
-
-
-def rmsprop_update(theta, grad, r, lr: float, rho: float, eps: float):
-    """One step of RMSProp (as ``torch.optim.RMSprop`` with ``alpha=rho``), without modifying the inputs.
-
-    ``r_new = rho * r + (1 - rho) * grad**2`` and ``theta_new = theta - lr * grad / (sqrt(r_new) + eps)``.
-    Returns ``(theta_new, r_new)``.
-    """
-    r_new = rho * r + (1 - rho) * grad**2
-    return theta - lr * grad / (r_new**0.5 + eps), r_new
-
-
-def adam_update(theta, grad, m, v, t: int, lr: float, beta1: float, beta2: float, eps: float):
-    """One step of Adam, without modifying the inputs; ``t`` is the number of this step (1, 2, ...).
-
-    Returns ``(theta_new, m_new, v_new)``; ``m`` and ``v`` start at zero. Same math as :class:`Adam`.
-    """
-    m_new = beta1 * m + (1 - beta1) * grad
-    v_new = beta2 * v + (1 - beta2) * grad**2
-    m_hat = m_new / (1 - beta1**t)
-    v_hat = v_new / (1 - beta2**t)
-    return theta - lr * m_hat / (v_hat**0.5 + eps), m_new, v_new
 
 
 # --- the table of optimizers -----------------------------------------------------------------------

@@ -2,7 +2,6 @@
 
 import copy
 
-import numpy as np
 import pytest
 import torch
 
@@ -272,47 +271,3 @@ def test_parameters_without_gradient_are_skipped():
     opt.step()
     assert torch.equal(unused, torch.ones(2)) and not torch.equal(used.detach(), torch.ones(2))
     assert len(opt.state[unused]) == 0
-
-
-# --- the pure one-step functions used by the exercises ------------------------------------------------
-
-
-def _torch_steps(optimizer_class, theta0, grads, **kwargs):
-    theta = torch.tensor(theta0, requires_grad=True)
-    opt = optimizer_class([theta], foreach=False, **kwargs)
-    for g in grads:
-        theta.grad = torch.tensor(g)
-        opt.step()
-    return theta.detach().numpy()
-
-
-def test_functional_updates_match_torch():
-    rng = np.random.default_rng(0)
-    theta0 = rng.normal(size=(3, 4))
-    grads = [rng.normal(size=(3, 4)) for _ in range(10)]
-
-    theta, v = theta0, np.zeros_like(theta0)
-    for g in grads:
-        theta, v = optim.momentum_update(theta, g, v, lr=0.1, momentum=0.9)
-    np.testing.assert_allclose(theta, _torch_steps(torch.optim.SGD, theta0, grads, lr=0.1, momentum=0.9), rtol=1e-12)
-
-    theta, r = theta0, np.zeros_like(theta0)
-    for g in grads:
-        theta, r = optim.rmsprop_update(theta, g, r, lr=0.01, rho=0.9, eps=1e-8)
-    expected = _torch_steps(torch.optim.RMSprop, theta0, grads, lr=0.01, alpha=0.9, eps=1e-8)
-    np.testing.assert_allclose(theta, expected, rtol=1e-12)
-
-    theta, m, v = theta0, np.zeros_like(theta0), np.zeros_like(theta0)
-    for t, g in enumerate(grads, start=1):
-        theta, m, v = optim.adam_update(theta, g, m, v, t, lr=0.01, beta1=0.9, beta2=0.999, eps=1e-8)
-    expected = _torch_steps(torch.optim.Adam, theta0, grads, lr=0.01, betas=(0.9, 0.999), eps=1e-8)
-    np.testing.assert_allclose(theta, expected, rtol=1e-12)
-
-
-def test_functional_updates_do_not_modify_inputs_and_accept_tensors():
-    theta, g, m, v = (torch.full((2,), x, dtype=torch.float64) for x in (1.0, 0.5, 0.1, 0.2))
-    before = [x.clone() for x in (theta, g, m, v)]
-    out = optim.adam_update(theta, g, m, v, 3, lr=0.1, beta1=0.9, beta2=0.99, eps=1e-8)
-    for x, y in zip((theta, g, m, v), before):
-        assert torch.equal(x, y)
-    assert all(isinstance(o, torch.Tensor) and o.dtype == torch.float64 for o in out)

@@ -23,14 +23,57 @@ from dnncourse import _validation as check
 from dnncourse.lab.surfaces import SURFACES
 from dnncourse.lab.trajectories import run
 from dnncourse.optim import OPTIMIZERS, make_optimizer
-from dnncourse.viz.surfaces import plot_contours
+from dnncourse.viz.style import path_colors
+from dnncourse.viz.surfaces import fit_bounds, plot_contours
 
-__all__ = ["draw_optimizer_path", "plot_optimizer_grid", "optimizer_explorer"]
+__all__ = ["OPTIMIZER_COLORS", "draw_optimizer_path", "plot_optimizer_grid", "optimizer_explorer"]
+
+
+# One colour per optimizer, the same in every figure of the book: the course's path colours in the
+# order of the optimizer table (SGD blue, Momentum orange, ...). AdamW, seventh, shares Adam's colour:
+# the two are never drawn together.
+OPTIMIZER_COLORS: dict[str, str] = path_colors(OPTIMIZERS) | {"AdamW": path_colors(OPTIMIZERS)["Adam"]}
 
 
 def _setting_label(name: str, lr: float, beta: float) -> str:
     label = OPTIMIZERS[name].beta_label
     return f"{name}, η = {lr:.3g}" + (f", {label.split(' ')[1]} = {beta:.3g}" if label else "")
+
+
+def _optimizer_paths(optimizer: str, lr: float, beta: float, surface: str, steps: int) -> dict[str, np.ndarray]:
+    """The chosen optimizer's path and, unless it is SGD, plain SGD's with the same learning rate."""
+    check.one_of("surface", surface, SURFACES)
+    steps = check.integer("steps", steps, minimum=1)
+    chosen = make_optimizer(optimizer, lr, beta)  # raises ValueError for a setting the optimizer rejects
+    landscape = SURFACES[surface]()
+    paths = {_setting_label(optimizer, lr, beta): run(landscape, chosen, steps=steps)}
+    if optimizer != "SGD":
+        paths[_setting_label("SGD", lr, beta)] = run(landscape, make_optimizer("SGD", lr), steps=steps)
+    return paths
+
+
+def _draw_paths(paths: dict[str, np.ndarray], surface: str, steps: int, ax: Axes, bounds) -> Axes:
+    landscape = SURFACES[surface]()
+    path = next(iter(paths.values()))
+    if np.isnan(path).any():
+        outcome = "diverged"
+    else:
+        outcome = f"J = {landscape.value(tuple(path[-1])):.4g} after {steps} steps"
+    names = {label: label.split(",")[0] for label in paths}
+    colors = {label: OPTIMIZER_COLORS[name] for label, name in names.items()}
+    # The optimizer solid on top, the SGD reference dashed beneath it: both stay visible where they coincide.
+    linestyles = {label: "--" for label, name in names.items() if name == "SGD" and len(paths) > 1}
+    plot_contours(
+        landscape,
+        paths,
+        ax,
+        title=f"{surface}: {outcome}",
+        colors=colors,
+        linestyles=linestyles,
+        ends=True,
+        bounds=bounds,
+    )
+    return ax
 
 
 def draw_optimizer_path(
@@ -44,26 +87,16 @@ def draw_optimizer_path(
     """Run one optimizer of :data:`~dnncourse.optim.OPTIMIZERS` on one surface of
     :data:`~dnncourse.lab.surfaces.SURFACES` and draw its path.
 
-    Plain gradient descent (SGD) with the same learning rate is drawn too, for comparison (unless the
-    chosen optimizer is SGD). The title says where the path ended: the loss at the last point, or that
-    the run diverged. Settings are checked before anything is drawn. Returns the axes.
+    Plain gradient descent (SGD) with the same learning rate is drawn too, dashed, for comparison
+    (unless the chosen optimizer is SGD); every optimizer has its colour of :data:`OPTIMIZER_COLORS`.
+    The window grows to hold the paths that did not diverge, and a dot marks where each path ended.
+    The title says where the path ended: the loss at the last point, or that the run diverged.
+    Settings are checked before anything is drawn. Returns the axes.
     """
-    check.one_of("surface", surface, SURFACES)
-    steps = check.integer("steps", steps, minimum=1)
-    chosen = make_optimizer(optimizer, lr, beta)  # raises ValueError for a setting the optimizer rejects
-    landscape = SURFACES[surface]()
-    paths = {_setting_label(optimizer, lr, beta): run(landscape, chosen, steps=steps)}
-    if optimizer != "SGD":
-        paths[_setting_label("SGD", lr, beta)] = run(landscape, make_optimizer("SGD", lr), steps=steps)
-    path = next(iter(paths.values()))
-    if np.isnan(path).any():
-        outcome = "diverged"
-    else:
-        outcome = f"J = {landscape.value(tuple(path[-1])):.4g} after {steps} steps"
+    paths = _optimizer_paths(optimizer, lr, beta, surface, steps)
     if ax is None:
         _, ax = plt.subplots(figsize=(6.4, 4.6))
-    plot_contours(landscape, paths, ax, title=f"{surface}: {outcome}")
-    return ax
+    return _draw_paths(paths, surface, steps, ax, bounds="fit")
 
 
 def plot_optimizer_grid(
@@ -76,19 +109,24 @@ def plot_optimizer_grid(
     """A grid of :func:`draw_optimizer_path` panels: one row per learning rate, one column per beta.
 
     The static stand-in for :func:`optimizer_explorer` on the published site. Every setting is checked
-    before the figure is created. Returns the figure.
+    before the figure is created, and all panels share one window (grown to hold every path that did not
+    diverge), so that the panels can be compared. Returns the figure.
     """
     if not lrs or not betas:
         raise ValueError(f"lrs and betas must be non-empty, got lrs={lrs!r}, betas={betas!r}")
+    check.one_of("surface", surface, SURFACES)
     for lr in lrs:
         for beta in betas:
             make_optimizer(optimizer, lr, beta)  # a rejected setting raises here, with no figure left open
+    runs = {(lr, beta): _optimizer_paths(optimizer, lr, beta, surface, steps) for lr in lrs for beta in betas}
+    every_path = {f"{key} {label}": path for key, paths in runs.items() for label, path in paths.items()}
+    window = fit_bounds(SURFACES[surface](), every_path)
     fig, axes = plt.subplots(len(lrs), len(betas), figsize=(3.6 * len(betas), 2.9 * len(lrs)), squeeze=False)
     knob = OPTIMIZERS[optimizer].beta_label or "β"
     for i, lr in enumerate(lrs):
         for j, beta in enumerate(betas):
             ax = axes[i, j]
-            draw_optimizer_path(optimizer, lr, beta, surface, steps, ax=ax)
+            _draw_paths(runs[lr, beta], surface, steps, ax, bounds=window)
             outcome = ax.get_title().split(": ", 1)[-1]
             ax.set_title(f"η = {lr:g}, {knob} = {beta:g}\n{outcome}", fontsize=9)
             if ax.get_legend() is not None:
@@ -98,7 +136,13 @@ def plot_optimizer_grid(
             if j > 0:
                 ax.set_ylabel("")
     handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, [label.split(",")[0] for label in labels], loc="lower center", ncol=len(labels), frameon=False)
+    fig.legend(
+        handles,
+        [label.split(",")[0] for label in labels],
+        loc="lower center",
+        ncol=len(labels),
+        frameon=False,
+    )
     fig.suptitle(f"{optimizer} on the {surface} surface ({steps} steps)")
     fig.tight_layout(rect=(0, 0.05, 1, 1))
     return fig
