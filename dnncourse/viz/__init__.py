@@ -11,7 +11,8 @@ Chapters write ``from dnncourse import viz`` and then ``viz.use_style()``, ``viz
 - :mod:`~dnncourse.viz.gradients`: per-layer statistics of a gradient-flow inspector;
 - :mod:`~dnncourse.viz.normalization`: what each normalization layer averages over;
 - :mod:`~dnncourse.viz.graph`: the computation graph of the small autograd;
-- :mod:`~dnncourse.viz.widgets`: the optimizer explorer and its static fallback.
+- :mod:`~dnncourse.viz.widgets`: the optimizer explorer and its static fallback;
+- :mod:`~dnncourse.viz.schedules`: learning-rate schedules and range tests.
 """
 
 from dnncourse.viz.activations import plot_activations
@@ -25,9 +26,10 @@ from dnncourse.viz.gradients import (
 from dnncourse.viz.graph import plot_computation_graph
 from dnncourse.viz.history import plot_history
 from dnncourse.viz.normalization import draw_normalization_axes
+from dnncourse.viz.schedules import plot_range_test, plot_schedules
 from dnncourse.viz.style import COLORS, CYCLE, path_colors, use_style
-from dnncourse.viz.surfaces import animate, plot_contours
-from dnncourse.viz.widgets import draw_optimizer_path, optimizer_explorer, plot_optimizer_grid
+from dnncourse.viz.surfaces import animate, fit_bounds, plot_contours, zoom_inset
+from dnncourse.viz.widgets import OPTIMIZER_COLORS, draw_optimizer_path, optimizer_explorer, plot_optimizer_grid
 
 __all__ = [
     "COLORS",
@@ -40,6 +42,8 @@ __all__ = [
     "plot_weight_images",
     "plot_history",
     "plot_contours",
+    "fit_bounds",
+    "zoom_inset",
     "animate",
     "plot_activations",
     "plot_activation_stats",
@@ -48,7 +52,10 @@ __all__ = [
     "plot_layer_histograms",
     "draw_normalization_axes",
     "plot_computation_graph",
+    "OPTIMIZER_COLORS",
     "draw_optimizer_path",
     "plot_optimizer_grid",
     "optimizer_explorer",
+    "plot_schedules",
+    "plot_range_test",
 ]
