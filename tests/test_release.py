@@ -104,7 +104,10 @@ def test_student_edition_is_byte_stable(tmp_path):
     "source, words",
     [
         ("# EXERCISE: e\ndef f():\n    # BEGIN SOLUTION\n    return 1", "without a matching"),
-        ("# EXERCISE: e\ndef f():\n    # BEGIN SOLUTION\n    # BEGIN SOLUTION\n    return 1\n    # END SOLUTION", "inside another"),
+        (
+            "# EXERCISE: e\ndef f():\n    # BEGIN SOLUTION\n    # BEGIN SOLUTION\n    return 1\n    # END SOLUTION",
+            "inside another",
+        ),
         ("# EXERCISE: e\ndef f():\n    return 1\n    # END SOLUTION", "without a matching"),
         ("# EXERCISE: e\ndef f():\n    return 1", "no '# BEGIN SOLUTION' block"),
         ("def f():\n    # BEGIN SOLUTION\n    return 1\n    # END SOLUTION", "outside an exercise cell"),
@@ -148,4 +151,29 @@ def test_solutions_toc_points_chapters_at_the_solutions_notebooks(tmp_path):
     assert config["exclude_patterns"] == ["_build", "tests"]
     assert "solutions" in config["title"]
     # Jupyter Book resolves local extensions relative to the configuration file, now two folders down.
-    assert (config_path.parent / config["sphinx"]["local_extensions"]["my_ext"]).resolve() == (tmp_path / "book" / "_ext").resolve()
+    assert (config_path.parent / config["sphinx"]["local_extensions"]["my_ext"]).resolve() == (
+        tmp_path / "book" / "_ext"
+    ).resolve()
+
+
+def test_student_edition_records_its_chapter_for_the_grader():
+    assert student_edition(chapter(), "03_optimizers.ipynb").metadata["dnncourse"] == {"chapter": "03_optimizers"}
+    assert student_edition(chapter(), "x.ipynb", chapter="other").metadata["dnncourse"] == {"chapter": "other"}
+    assert "dnncourse" not in chapter().metadata, "the solutions notebook itself is left unchanged"
+
+
+@pytest.mark.parametrize("solutions", SOLUTIONS, ids=[p.stem for p in SOLUTIONS])
+def test_committed_student_editions_record_their_chapter(solutions):
+    committed = nbformat.read(student_path(solutions), as_version=4)
+    assert committed.metadata.get("dnncourse", {}).get("chapter") == solutions.stem
+
+
+def test_release_finds_exercise_cells_with_the_graders_marker_function():
+    """A timed exercise cell (%%time first) is an exercise for the release step as for the grader."""
+    from dnncourse.exercises import marked_exercise
+
+    nb = chapter()
+    nb.cells[2].source = "%%time\n" + nb.cells[2].source
+    assert marked_exercise(nb.cells[2].source) == "double"
+    stubbed = student_edition(nb).cells[2].source
+    assert stubbed.startswith("%%time\n# EXERCISE: double") and "BEGIN SOLUTION" not in stubbed

@@ -2,8 +2,11 @@
 
 ``book/solutions/<chapter>.ipynb`` holds every exercise with its solution between ``# BEGIN SOLUTION``
 and ``# END SOLUTION``. The student edition ``book/<chapter>.ipynb`` (what the site shows and Colab opens)
-replaces each solution by a stub that raises ``NotImplementedError``, and clears the outputs of the
-exercise and check cells; everything else, stored outputs included, is kept.
+replaces each solution by a stub that raises ``NotImplementedError``, clears the outputs of the
+exercise and check cells, and records the chapter in the notebook's metadata
+(``metadata["dnncourse"]["chapter"]``, the notebook's stem), which the grader reads to know which
+exercises a submission answers; everything else, stored outputs included, is kept. Exercise cells are
+recognized by :func:`dnncourse.exercises.marked_exercise`, the function the grader uses too.
 
 The solutions edition for instructors is the solutions notebooks themselves: :func:`solutions_toc`
 writes a table of contents and a configuration under ``_build/solutions/`` that point the book at
@@ -21,19 +24,14 @@ import nbformat
 import yaml
 
 from dnncourse.authoring.notebooks import write_notebook
+from dnncourse.exercises import marked_exercise
 
-__all__ = ["EXERCISE_MARKER", "student_edition", "release_all", "student_path", "solutions_toc", "SOLUTIONS_BUILD"]
+__all__ = ["student_edition", "release_all", "student_path", "solutions_toc", "SOLUTIONS_BUILD", "CHAPTER_METADATA"]
 
-EXERCISE_MARKER = re.compile(r"^# EXERCISE:\s*(?P<id>[\w.-]+)\s*$")
+CHAPTER_METADATA = "dnncourse"  # metadata[CHAPTER_METADATA]["chapter"] names the chapter of a student edition
 _BEGIN = "# BEGIN SOLUTION"
 _END = "# END SOLUTION"
 _CHECK_CALL = re.compile(r"^\s*check\(\s*[\"'](?P<id>[\w.-]+)[\"']")
-
-
-def _exercise_id(source: str) -> str | None:
-    first = source.splitlines()[0] if source else ""
-    match = EXERCISE_MARKER.match(first.strip())
-    return match["id"] if match else None
 
 
 def _is_check_cell(source: str) -> bool:
@@ -64,14 +62,21 @@ def _stub_solution(source: str, exercise_id: str, where: str) -> str:
     return "\n".join(out)
 
 
-def student_edition(nb: nbformat.NotebookNode, name: str = "notebook") -> nbformat.NotebookNode:
-    """A copy of ``nb`` with every solution replaced by a stub and exercise/check outputs cleared."""
+def student_edition(
+    nb: nbformat.NotebookNode, name: str = "notebook", chapter: str | None = None
+) -> nbformat.NotebookNode:
+    """A copy of ``nb`` with every solution replaced by a stub and exercise/check outputs cleared.
+
+    ``name`` appears in error messages; ``chapter`` (default: the stem of ``name``) is written into the
+    copy's metadata, ``metadata["dnncourse"]["chapter"]``.
+    """
     student = copy.deepcopy(nb)
+    student.metadata[CHAPTER_METADATA] = {"chapter": chapter or Path(name).stem}
     for index, cell in enumerate(student.cells):
         if cell.cell_type != "code":
             continue
         where = f"{name}, cell {index}"
-        exercise_id = _exercise_id(cell.source)
+        exercise_id = marked_exercise(cell.source)
         has_markers = _BEGIN in cell.source or _END in cell.source
         if exercise_id is not None:
             stubbed = _stub_solution(cell.source, exercise_id, where)  # first: it names a stray END's line
@@ -79,7 +84,9 @@ def student_edition(nb: nbformat.NotebookNode, name: str = "notebook") -> nbform
                 raise ValueError(f"{where}: exercise {exercise_id!r} has no '{_BEGIN}' block")
             cell.source = stubbed
         elif has_markers:
-            raise ValueError(f"{where}: solution markers outside an exercise cell (first line must be '# EXERCISE: <id>')")
+            raise ValueError(
+                f"{where}: solution markers outside an exercise cell (first line must be '# EXERCISE: <id>')"
+            )
         if exercise_id is not None or _is_check_cell(cell.source):
             cell.outputs = []
             cell.execution_count = None
@@ -129,14 +136,17 @@ def solutions_toc(root: Path) -> tuple[Path, Path]:
     ``book/solutions/<stem>``; the configuration is the book's own without the exclusion of
     ``book/solutions`` and with a title that says "solutions". Build it from the repository root with::
 
-        jupyter-book build . --toc _build/solutions/_toc.yml --config _build/solutions/_config.yml --path-output _build/solutions
+        jupyter-book build . --toc _build/solutions/_toc.yml --config _build/solutions/_config.yml \
+            --path-output _build/solutions
 
     (the site lands in ``_build/solutions/_build/html``; never publish it where students can see it).
     """
     root = Path(root)
     toc = yaml.safe_load((root / "_toc.yml").read_text(encoding="utf-8"))
     config = yaml.safe_load((root / "_config.yml").read_text(encoding="utf-8")) or {}
-    excluded = [p for p in config.get("exclude_patterns", []) if p.rstrip("/") not in ("book/solutions", "book/solutions/**")]
+    excluded = [
+        p for p in config.get("exclude_patterns", []) if p.rstrip("/") not in ("book/solutions", "book/solutions/**")
+    ]
     config["exclude_patterns"] = excluded
     config["title"] = f"{config.get('title', 'Course')} (solutions edition, instructors only)"
     out = root / SOLUTIONS_BUILD

@@ -8,38 +8,80 @@ defines a tuple ``EXERCISES``; :func:`get` and :func:`all_exercises` find them.
 In a chapter notebook an exercise is three cells:
 
 1. a markdown prompt;
-2. a code cell whose first line is ``# EXERCISE: <id>``, defining the function; the solution sits
-   between ``# BEGIN SOLUTION`` and ``# END SOLUTION`` lines (the release step replaces it by a stub);
+2. a code cell whose first line is ``# EXERCISE: <id>`` (:func:`marked_exercise` reads it, for the
+   release step and the grader alike), defining the function; the solution sits between
+   ``# BEGIN SOLUTION`` and ``# END SOLUTION`` lines (the release step replaces it by a stub);
 3. a check cell: ``check("<id>", function)``, which prints a verdict and never raises.
 
-The instructor's grader (``dnncourse grade``) uses the same specifications with inputs drawn at
-grading time.
+Most exercises compare the function's answers with the reference on public and random cases (points
+in proportion to the cases passed). An exercise **graded by outcome** (``Exercise.outcome`` set, for
+example a tuning challenge) instead takes the function's answer (plain data, such as a training
+configuration returned by a function of no arguments) and measures what it achieves: ``outcome(answer,
+seed)`` returns an :class:`Outcome`, the share of the points earned and why.
+
+The instructor's grader (``dnncourse grade``, :mod:`dnncourse.grading`) uses the same specifications
+with inputs drawn at grading time. This package never imports the grader, ``resource`` or matplotlib:
+the check cell imports on any operating system.
 """
 
 from __future__ import annotations
 
 import importlib
+import math
 import pkgutil
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from dnncourse.grading.runner import as_argument, to_plain
+from dnncourse.exercises.answers import as_argument, plain_data, to_plain
 
 __all__ = [
     "Case",
     "Exercise",
+    "Outcome",
     "Verdict",
+    "EXERCISE_MARKER",
+    "marked_exercise",
+    "points_earned",
     "all_exercises",
     "get",
     "check",
     "run_case",
     "compare",
     "to_plain",
+    "plain_data",
     "evaluate_function",
+    "score",
 ]
+
+EXERCISE_MARKER = re.compile(r"^#\s*EXERCISE:\s*(?P<id>[A-Za-z0-9_.-]+)\s*$")
+
+
+def marked_exercise(source: str) -> str | None:
+    """The id of the exercise a code cell is marked with (``# EXERCISE: <id>``), or None.
+
+    The marker is the cell's first line that is neither blank nor an IPython magic or shell line
+    (``%%time``, ``!pip ...``), so that a student may time an exercise cell. The release step and the
+    grader both read markers with this function.
+    """
+    for line in source.splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith(("%", "!")):
+            continue
+        match = EXERCISE_MARKER.match(stripped)
+        return match["id"] if match else None
+    return None
+
+
+def points_earned(points: float, fraction: float) -> float:
+    """The points for a share ``fraction`` (in [0, 1]) of an exercise worth ``points``, to 2 decimals.
+
+    The one place where partial credit is computed (the check cell's verdict and the grader use it).
+    """
+    return round(points * min(1.0, max(0.0, fraction)), 2)
 
 
 @dataclass(frozen=True)
@@ -51,12 +93,33 @@ class Case:
 
 
 @dataclass(frozen=True)
+class Outcome:
+    """What an answer to an exercise graded by outcome achieved."""
+
+    fraction: float  # share of the exercise's points earned, in [0, 1]
+    reason: str  # one line for the student and the instructor
+    value: float | None = None  # what was measured (e.g. the validation accuracy reached)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.fraction, bool) or not isinstance(self.fraction, (int, float)):
+            raise ValueError(f"Outcome.fraction must be a number in [0, 1], got {self.fraction!r}")
+        if not 0.0 <= self.fraction <= 1.0:
+            raise ValueError(f"Outcome.fraction must be a number in [0, 1], got {self.fraction!r}")
+        if not isinstance(self.reason, str):
+            raise ValueError(f"Outcome.reason must be a string, got {type(self.reason).__name__}")
+        if self.value is not None and not (isinstance(self.value, (int, float)) and math.isfinite(self.value)):
+            raise ValueError(f"Outcome.value must be a finite number or None, got {self.value!r}")
+
+
+@dataclass(frozen=True)
 class Exercise:
     """The specification of one graded exercise (the single place where its points are declared)."""
 
     id: str  # unique; the exercise cell's marker is "# EXERCISE: <id>"
     function: str  # name of the function the student defines in the exercise cell
-    reference: Callable[..., Any]  # the library's implementation the answers are compared with
+    # The library's implementation the answers are compared with; for an exercise graded by outcome, a
+    # function of no arguments that returns the reference answer (e.g. the reference configuration).
+    reference: Callable[..., Any]
     points: float
     chapter: str  # notebook stem, e.g. "01_why_deep_learning"
     public_cases: tuple[Case, ...]  # fixed cases, run by the check cell and by the grader
@@ -71,13 +134,23 @@ class Exercise:
     # used instead of the comparison with the reference.
     property_check: Callable[[Mapping[str, Any], Any], str | None] | None = None
     setup: str = "import math\nimport numpy as np\nimport torch"  # what the exercise cell may assume is imported
+    # Graded by outcome: ``outcome(answer, seed) -> Outcome`` scores the function's plain-data answer
+    # (its public cases are one empty Case: the function takes no arguments). Runs in the grader's own
+    # process, where no student code runs, so it may use the library.
+    outcome: Callable[[Any, int], Outcome] | None = None
+
+    def __post_init__(self) -> None:
+        if self.outcome is not None and self.random_case is None:
+            object.__setattr__(self, "n_random", 0)  # an outcome exercise draws no random cases
 
     def cases(self, seed: int, hidden: bool = False) -> list[Case]:
         """The public cases, then ``n_random`` random ones drawn with ``seed`` (then hidden cases if asked)."""
         rng = np.random.default_rng(seed)
         drawn = []
         if self.random_case is not None:
-            drawn = [Case(dict(self.random_case(rng)), f"random case {i + 1} (seed {seed})") for i in range(self.n_random)]
+            drawn = [
+                Case(dict(self.random_case(rng)), f"random case {i + 1} (seed {seed})") for i in range(self.n_random)
+            ]
         return [*self.public_cases, *drawn, *(self.hidden_cases if hidden else ())]
 
 
@@ -90,13 +163,17 @@ class Verdict:
     passed: int = 0
     total: int = 0
     messages: list[str] = field(default_factory=list)
+    fraction: float | None = None  # share of the points (exercises graded by outcome); else passed / total
+    value: float | None = None  # what an outcome measured
 
     @property
     def points(self) -> float:
-        """Points earned: the exercise's points times the fraction of cases passed."""
-        if self.total == 0 or self.status in ("not-attempted", "error"):
+        """Points earned: the exercise's points times the fraction of cases passed (or the outcome's share)."""
+        if self.status in ("not-attempted", "error"):
             return 0.0
-        return round(self.exercise.points * self.passed / self.total, 2)
+        if self.fraction is not None:
+            return points_earned(self.exercise.points, self.fraction)
+        return points_earned(self.exercise.points, self.passed / self.total) if self.total else 0.0
 
 
 _REGISTRY: dict[str, Exercise] | None = None
@@ -108,6 +185,8 @@ def all_exercises() -> dict[str, Exercise]:
     if _REGISTRY is None:
         registry: dict[str, Exercise] = {}
         for info in pkgutil.iter_modules(__path__):
+            if info.name == "answers":  # the answer encoding, not a topic
+                continue
             module = importlib.import_module(f"{__name__}.{info.name}")
             for exercise in getattr(module, "EXERCISES", ()):
                 if exercise.id in registry:
@@ -126,9 +205,14 @@ def get(exercise_id: str) -> Exercise:
 
 
 def run_case(exercise: Exercise, fn: Callable[..., Any], case: Case) -> Any:
-    """Call ``fn`` on a case (inputs copied, converted to tensors if the exercise asks) and return plain data."""
+    """Call ``fn`` on a case (inputs copied, as tensors if the exercise asks) and return its answer as plain data.
+
+    Arrays (:func:`to_plain`) for exercises compared with the reference, checked plain data
+    (:func:`plain_data`) for exercises graded by outcome.
+    """
     arguments = {name: as_argument(value, exercise.torch_inputs) for name, value in case.inputs.items()}
-    return to_plain(fn(**arguments))
+    answer = fn(**arguments)
+    return plain_data(answer) if exercise.outcome is not None else to_plain(answer)
 
 
 def _describe(value: Any) -> str:
@@ -183,18 +267,43 @@ def _describe_case(case: Case) -> str:
     return f"{case.label}: {shown}" if case.label else shown
 
 
+def score(exercise: Exercise, answer: Any, seed: int) -> Verdict:
+    """The verdict of an exercise graded by outcome on a plain-data ``answer`` (``outcome(answer, seed)``).
+
+    An exception in ``outcome`` (an answer it cannot use) is a failed verdict with the message.
+    """
+    try:
+        outcome = exercise.outcome(answer, seed)
+        if not isinstance(outcome, Outcome):
+            raise TypeError(f"the exercise's outcome returned a {type(outcome).__name__}, not an Outcome")
+    except Exception as error:
+        return Verdict(
+            exercise, "failed", 0, 1, [f"the answer could not be scored: {type(error).__name__}: {error}"], 0.0
+        )
+    status = "passed" if outcome.fraction == 1 else "failed"
+    return Verdict(exercise, status, int(status == "passed"), 1, [outcome.reason], outcome.fraction, outcome.value)
+
+
 def evaluate_function(exercise: Exercise, fn: Callable[..., Any], seed: int = 0) -> Verdict:
-    """Run ``fn`` on the exercise's public and random cases and compare each answer with the reference."""
+    """Run ``fn`` on the exercise's public and random cases and compare each answer with the reference.
+
+    For an exercise graded by outcome: call ``fn()``, check that it returns plain data, and score it
+    with ``exercise.outcome(answer, seed)``.
+    """
     cases = exercise.cases(seed)
     verdict = Verdict(exercise, "passed", total=len(cases))
     for case in cases:
         try:
             answer = run_case(exercise, fn, case)
         except NotImplementedError:
-            return Verdict(exercise, "not-attempted", total=len(cases), messages=["the function still raises NotImplementedError"])
+            return Verdict(
+                exercise, "not-attempted", total=len(cases), messages=["the function still raises NotImplementedError"]
+            )
         except Exception as error:  # the student's code may raise anything; report it, never re-raise
             verdict.messages.append(f"{_describe_case(case)}\n    raised {type(error).__name__}: {error}")
             continue
+        if exercise.outcome is not None:
+            return score(exercise, answer, seed)
         message = compare(exercise, case, answer)
         if message is None:
             verdict.passed += 1
@@ -217,11 +326,17 @@ def check(exercise_id: str, fn: Callable[..., Any]) -> None:
         return
     verdict = evaluate_function(exercise, fn)
     name = exercise.function
-    if verdict.status == "passed":
-        print(f"✅ {name}: all {verdict.total} cases passed. Well done!")
-    elif verdict.status == "not-attempted":
+    if verdict.status == "not-attempted":
         print(f"⏳ {name}: not attempted yet (the function still raises NotImplementedError).")
-        print(f"   Replace the `raise NotImplementedError(...)` line with your code, run the cell, then this one.")
+        print("   Replace the `raise NotImplementedError(...)` line with your code, run the cell, then this one.")
+    elif exercise.outcome is not None:
+        mark = "✅" if verdict.status == "passed" else "❌"
+        text = verdict.messages[0].replace("\n", "\n   ") if verdict.messages else ""
+        print(f"{mark} {name}: {verdict.points:g} of {exercise.points:g} points. {text}")
+        if verdict.status != "passed" and exercise.hint:
+            print(f"💡 Hint: {exercise.hint}")
+    elif verdict.status == "passed":
+        print(f"✅ {name}: all {verdict.total} cases passed. Well done!")
     else:
         print(f"❌ {name}: {verdict.passed} of {verdict.total} cases passed. First failure:")
         print("   " + verdict.messages[0].replace("\n", "\n   "))

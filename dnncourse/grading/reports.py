@@ -1,0 +1,154 @@
+"""The reports: ``grades.csv`` and ``grades.json``, and the journal that keeps results as they come.
+
+* :func:`report_paths` checks ``--out``/``--json`` before anything is graded: the right suffix, not a
+  folder, two different files, in a folder the grader can write to.
+* :class:`Journal` (``<json stem>.partial.jsonl`` next to the JSON report) gets one line per graded
+  notebook as soon as it is done (written, flushed and synced), so an interrupted run (Ctrl-C, a killed
+  process, a power cut) loses nothing: ``dnncourse grade --resume`` continues it.
+* :func:`write_reports` writes both reports atomically (a temporary file in the same folder, then
+  ``os.replace``): a report is either the old one or the complete new one, never half written.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
+
+from dnncourse.grading.results import GradingError, SubmissionResult
+
+__all__ = ["report_paths", "Journal", "write_reports", "atomic_write"]
+
+JOURNAL_KIND = "dnncourse-grades-journal"
+
+
+def _check_writable(path: Path, option: str, suffix: str) -> Path:
+    if path.suffix.lower() != suffix:
+        raise GradingError(f"{option} must name a {suffix} file, got {str(path)!r}")
+    if path.is_dir():
+        raise GradingError(f"{option} names a folder, not a file: {path}")
+    folder = path.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        descriptor, probe = tempfile.mkstemp(dir=folder, prefix=".dnncourse-write-test-")
+        os.close(descriptor)
+        os.unlink(probe)
+    except OSError as error:
+        raise GradingError(f"{option}: cannot write in {folder} ({error.strerror or error})") from None
+    if path.exists() and not os.access(path, os.W_OK) and not os.access(folder, os.W_OK):
+        raise GradingError(f"{option}: {path} cannot be replaced")
+    return path
+
+
+def report_paths(out: Path, json_path: Path | None) -> tuple[Path, Path, Path]:
+    """``(csv, json, journal)`` paths, checked; ``GradingError`` naming the option that is wrong."""
+    csv_path = _check_writable(Path(out), "--out", ".csv")
+    json_path = _check_writable(Path(json_path) if json_path else csv_path.with_suffix(".json"), "--json", ".json")
+    journal = json_path.with_name(json_path.stem + ".partial.jsonl")
+    if csv_path.resolve() == json_path.resolve():
+        raise GradingError(f"--out and --json name the same file: {csv_path}")
+    return csv_path, json_path, journal
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass
+        raise
+
+
+class Journal:
+    """One JSON line per graded notebook, appended as each is done; the first line holds the run's settings."""
+
+    def __init__(self, path: Path, header: dict[str, Any], entries: dict[str, dict[str, Any]]):
+        self.path, self.header, self.entries = path, header, entries
+        self.lock = threading.Lock()
+        self.handle = open(path, "a", encoding="utf-8")
+
+    @staticmethod
+    def check_absent(path: Path) -> None:
+        """``GradingError`` if an interrupted run left a journal there (its results must not be lost)."""
+        if path.exists():
+            raise GradingError(
+                f"an interrupted run left {path}: continue it with --resume, or delete that file to start over"
+            )
+
+    @classmethod
+    def create(cls, path: Path, header: dict[str, Any]) -> Journal:
+        cls.check_absent(path)
+        atomic_write(path, json.dumps({"kind": JOURNAL_KIND, **header}) + "\n")
+        return cls(path, header, {})
+
+    @classmethod
+    def resume(cls, path: Path) -> Journal:
+        """The journal of an interrupted run (a last line cut short by a crash is ignored)."""
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            raise GradingError(f"nothing to resume: {path} does not exist") from None
+        except (OSError, UnicodeDecodeError) as error:
+            raise GradingError(f"cannot read {path}: {error}") from None
+        try:
+            header = json.loads(lines[0])
+            if header.pop("kind") != JOURNAL_KIND:
+                raise ValueError
+        except (IndexError, ValueError, KeyError, AttributeError):
+            raise GradingError(f"{path} is not a journal of `dnncourse grade`") from None
+        entries = {}
+        for line in lines[1:]:
+            try:
+                entry = json.loads(line)
+                entries[entry["result"]["file"]] = entry
+            except (ValueError, KeyError, TypeError):
+                continue
+        return cls(path, header, entries)
+
+    def add(self, result: SubmissionResult, digest: str | None) -> None:
+        line = json.dumps({"digest": digest, "result": result.to_dict()}) + "\n"
+        with self.lock:
+            self.handle.write(line)
+            self.handle.flush()
+            os.fsync(self.handle.fileno())
+            self.entries[result.file] = {"digest": digest, "result": result.to_dict()}
+
+    def close(self) -> None:
+        self.handle.close()
+
+    def remove(self) -> None:
+        self.close()
+        self.path.unlink(missing_ok=True)
+
+
+def _cell(text: str) -> str:
+    """A CSV cell a spreadsheet shows as text (a file name starting with = must not become a formula)."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def write_reports(
+    csv_path: Path, json_path: Path, columns: list[str], results: list[SubmissionResult], report: dict[str, Any]
+) -> None:
+    """``grades.csv`` (file, points per exercise, total, max) and ``grades.json`` (everything), atomically."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["file", *columns, "total", "max"])
+    for result in results:
+        points = [f"{result.exercises[c].points:g}" if c in result.exercises else "" for c in columns]
+        writer.writerow([_cell(result.file), *points, f"{result.total:g}", f"{result.max_points:g}"])
+    document = {**report, "submissions": [result.to_dict() for result in results]}
+    atomic_write(json_path, json.dumps(document, indent=2) + "\n")
+    atomic_write(csv_path, buffer.getvalue())
