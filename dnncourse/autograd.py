@@ -19,11 +19,15 @@ depends on it along several paths, and the multivariate chain rule says the path
 
 Supported: ``+ - * /`` and unary ``-`` (NumPy broadcasting included), ``**`` with a *constant* exponent,
 ``exp``, ``log``, ``sin``, ``tanh``, ``sigmoid``, ``relu``, ``@`` / ``matmul`` / ``dot`` (1-D and 2-D
-operands), ``sum`` and ``mean`` (over all elements or one axis). Anything else raises an error naming the
-operation: a ``Value`` exponent raises ``TypeError`` (``x ** y`` needs ``exp(y * log(x))``, which you can
-build yourself); ``log`` of a non-positive number, division by zero and a fractional power of a negative
-number raise ``ValueError``, because this engine refuses to produce ``nan`` or ``inf`` silently (PyTorch
-returns them instead).
+operands), the transpose ``.T``, ``sum`` and ``mean`` (over all elements or one axis). Anything else
+raises an error naming the operation: a ``Value`` exponent raises ``TypeError`` (``x ** y`` needs
+``exp(y * log(x))``, which you can build yourself); ``log`` of a non-positive number, division by zero and
+a fractional power of a negative number raise ``ValueError``, because this engine refuses to produce
+``nan`` or ``inf`` silently (PyTorch returns them instead).
+
+**The graph is built on the fly** ("define by run", as in PyTorch): each operation records its node as
+it runs, so ordinary Python ``if`` and ``while`` statements decide which graph a call builds, and
+``backward()`` differentiates exactly the operations that ran.
 
 **The gate view: :class:`MultiplyGate`, :class:`AddGate`, :class:`SigmoidGate`, :class:`SinGate`.**
 The same local rules written as objects with ``forward(...)`` (compute the output, cache what the
@@ -161,6 +165,17 @@ class Value:
             dC = out.grad.reshape(A.shape[0], B.shape[1])  # (n, m), whatever shape out has
             self.grad += (dC @ B.T).reshape(self.shape)
             other.grad += (A.T @ dC).reshape(other.shape)
+
+        out._backward = _backward
+        return out
+
+    @property
+    def T(self) -> Value:
+        """The transpose (all axes reversed, as NumPy's ``.T``): ``x @ W.T`` is a linear layer on a batch."""
+        out = Value(self.data.T, _parents=(self,), _op="T")
+
+        def _backward():  # transposing moves entries around: move the gradient back (transpose again)
+            self.grad += out.grad.T
 
         out._backward = _backward
         return out

@@ -116,6 +116,29 @@ def test_two_layer_network_with_matmul_matches_torch():
         np.testing.assert_allclose(v.grad, t.grad.numpy(), rtol=1e-10)
 
 
+@pytest.mark.parametrize("shape", [(3, 4), (4,), (), (2, 3, 4)])
+def test_transpose_matches_torch(shape):
+    rng = np.random.default_rng(2)
+    a = rng.standard_normal(shape)
+    weights = rng.standard_normal(shape[::-1])  # a different weight per entry of the transpose
+    v, t = Value(a), t64(a)
+    (v.T * weights).sum().backward()
+    (t.permute(tuple(reversed(range(t.ndim)))) * torch.from_numpy(weights)).sum().backward()
+    assert v.T.shape == shape[::-1]
+    np.testing.assert_array_equal(v.grad, t.grad.numpy())
+
+
+def test_linear_layer_on_a_batch_with_transpose_matches_torch():
+    rng = np.random.default_rng(3)
+    x, W, b, dout = (rng.standard_normal(s) for s in [(5, 3), (2, 3), (2,), (5, 2)])
+    xv, Wv, bv = Value(x), Value(W), Value(b)
+    (xv @ Wv.T + bv).backward(dout)  # z = x W^T + b, with dL/dz given
+    xt, Wt, bt = t64(x), t64(W), t64(b)
+    (xt @ Wt.T + bt).backward(torch.from_numpy(dout))
+    for ours, theirs in [(xv, xt), (Wv, Wt), (bv, bt)]:
+        np.testing.assert_allclose(ours.grad, theirs.grad.numpy(), rtol=1e-12)
+
+
 @pytest.mark.parametrize("shapes", [((3, 4), (4, 2)), ((3, 4), (4,)), ((4,), (4, 2)), ((4,), (4,))])
 def test_matmul_all_operand_ranks_match_torch(shapes):
     rng = np.random.default_rng(1)

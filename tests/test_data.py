@@ -148,3 +148,14 @@ def test_load_digits_split_sizes_and_content():
 def test_load_digits_bad_fractions(kwargs, message):
     with pytest.raises(ValueError, match=message):
         load_digits(**kwargs)
+
+
+def test_to_converts_inputs_and_float_targets_to_a_floating_dtype_and_keeps_labels():
+    classes = make_xor(20, seed=0).to("cpu", torch.float64)
+    assert classes.X.dtype == torch.float64 and classes.y.dtype == torch.int64
+    regression = make_regression_1d(10, seed=0).to(dtype=torch.float64)
+    assert regression.X.dtype == regression.y.dtype == torch.float64
+    splits = load_digits(seed=0).to("cpu", torch.float64)
+    assert {part.X.dtype for part in (splits.train, splits.val, splits.test)} == {torch.float64}
+    with pytest.raises(ValueError, match="dtype must be a floating-point torch.dtype"):
+        make_xor(20, seed=0).to("cpu", torch.int32)

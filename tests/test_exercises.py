@@ -169,3 +169,22 @@ def test_property_check_replaces_the_comparison():
     assert evaluate_function(exercise, lambda n: np.random.rand(n) + 0.1).status == "passed"
     verdict = evaluate_function(exercise, lambda n: -np.ones(n))
     assert verdict.status == "failed" and "positive" in verdict.messages[0]
+
+
+def test_a_failing_case_shows_short_inputs_in_full_and_summarizes_long_ones(capsys):
+    """A student must see the input their function failed on: eight values are printed, not a shape."""
+    exercise = Exercise(
+        id="describe_probe",
+        function="first_minimum",
+        reference=lambda values: int(np.argmin(values)),
+        points=1,
+        chapter="probe",
+        public_cases=(
+            Case({"values": np.array([0.9, 0.7, 0.6, 0.65, 0.7, 0.8, 0.9, 1.0])}, "eight values"),
+            Case({"values": np.linspace(1.0, 0.0, 100)}, "a long curve"),
+        ),
+    )
+    verdict = evaluate_function(exercise, lambda values: 0)
+    short, long = verdict.messages
+    assert "values=[0.9 , 0.7 , 0.6 , 0.65, 0.7 , 0.8 , 0.9 , 1.  ]" in short
+    assert "array of shape (100,), values from 0 to 1" in long

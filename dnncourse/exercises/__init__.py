@@ -215,12 +215,21 @@ def run_case(exercise: Exercise, fn: Callable[..., Any], case: Case) -> Any:
     return plain_data(answer) if exercise.outcome is not None else to_plain(answer)
 
 
+_SHOWN_IN_FULL = 24  # arrays with at most this many values are printed whole in a failure message
+
+
 def _describe(value: Any) -> str:
-    if isinstance(value, np.ndarray) and value.size > 6:
-        return f"array of shape {value.shape}"
-    if isinstance(value, np.ndarray):
+    """An input or answer as a student needs to see it: short arrays in full, long ones summarized."""
+    if not isinstance(value, np.ndarray):
+        return repr(value)
+    if value.size <= _SHOWN_IN_FULL:
         return np.array2string(value, precision=6, separator=", ")
-    return repr(value)
+    summary = ""
+    if np.issubdtype(value.dtype, np.number) and not np.issubdtype(value.dtype, np.complexfloating):
+        finite = value[np.isfinite(value)]
+        if finite.size:
+            summary = f", values from {finite.min():.4g} to {finite.max():.4g}"
+    return f"array of shape {value.shape}{summary}"
 
 
 def _compare_values(expected: Any, got: Any, rtol: float, atol: float, where: str = "") -> str | None:

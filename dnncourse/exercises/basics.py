@@ -1,4 +1,8 @@
-"""Exercises of the "Getting started" chapter: the arithmetic behind a classifier's loss and accuracy."""
+"""Exercises of the "Getting started" chapter: the arithmetic behind a classifier's loss and accuracy.
+
+The references are :mod:`dnncourse.metrics`. Every public case is small enough to be shown in full when a
+student's answer fails on it.
+"""
 
 from __future__ import annotations
 
@@ -60,8 +64,11 @@ EXERCISES = (
         points=1,
         chapter=_CHAPTER,
         public_cases=(
-            Case({"logits": np.array([[0.1, 0.9], [0.8, 0.2]]), "labels": np.array([1, 1])}, "one right, one wrong"),
-            Case({"logits": np.eye(4), "labels": np.arange(4)}, "all right"),
+            Case(
+                {"logits": np.array([[0.1, 0.9], [0.8, 0.2], [0.3, 0.7]]), "labels": np.array([1, 1, 1])},
+                "two of three right",
+            ),
+            Case({"logits": np.array([[2.0, -1.0, 0.5], [0.0, 0.1, 3.0]]), "labels": np.array([0, 2])}, "all right"),
         ),
         random_case=_random_logits_labels,
         hint="The prediction is argmax along axis 1; compare it with the labels and take the mean.",

@@ -57,8 +57,14 @@ class Dataset:
         """Number of classes (labels are 0..k-1); 0 for a regression target."""
         return 0 if self.y.is_floating_point() else int(self.y.max().item()) + 1
 
-    def to(self, device: torch.device | str) -> Dataset:
-        return Dataset(self.X.to(device), self.y.to(device), self.name)
+    def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> Dataset:
+        """This data set on ``device``; with a floating ``dtype`` (e.g. ``torch.float64``) the inputs, and
+        float (regression) targets, are converted to it as well. Integer class labels keep their dtype.
+        """
+        if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+            raise ValueError(f"dtype must be a floating-point torch.dtype or None, got {dtype!r}")
+        y_dtype = dtype if self.y.is_floating_point() else None
+        return Dataset(self.X.to(device=device, dtype=dtype), self.y.to(device=device, dtype=y_dtype), self.name)
 
     def subset(self, index) -> Dataset:
         """The rows selected by ``index`` (a slice, an index tensor or a boolean mask)."""
@@ -73,8 +79,9 @@ class Splits:
     val: Dataset
     test: Dataset
 
-    def to(self, device: torch.device | str) -> Splits:
-        return Splits(self.train.to(device), self.val.to(device), self.test.to(device))
+    def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> Splits:
+        """All three parts on ``device`` (and in ``dtype``): see :meth:`Dataset.to`."""
+        return Splits(self.train.to(device, dtype), self.val.to(device, dtype), self.test.to(device, dtype))
 
 
 def _classification(X: np.ndarray, y: np.ndarray, name: str) -> Dataset:

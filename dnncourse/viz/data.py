@@ -39,6 +39,16 @@ def to_numpy(t: torch.Tensor | np.ndarray | Sequence[float]) -> np.ndarray:
     return np.asarray(t)
 
 
+def _model_dtype(model: object) -> torch.dtype:
+    """The floating-point dtype of ``model``'s first parameter (float32 for a plain callable)."""
+    parameters = getattr(model, "parameters", None)
+    if callable(parameters):
+        for p in parameters():
+            if p.is_floating_point():
+                return p.dtype
+    return torch.float32
+
+
 def _check_2d_classification(data: Dataset) -> None:
     if not isinstance(data, Dataset):
         raise ValueError(f"data must be a dnncourse.lab.data.Dataset, got {type(data).__name__}")
@@ -79,18 +89,21 @@ def plot_decision_boundary(
     *,
     resolution: int = 200,
     title: str | None = None,
+    colorbar: bool = False,
 ) -> Axes:
     """Colour the plane by what ``model`` predicts and draw ``data`` on top.
 
     ``model`` maps a ``(m, 2)`` float tensor to scores of shape ``(m, k)`` (``k >= 2``: class logits, the
     prediction is the argmax) or ``(m, 1)`` / ``(m,)`` (one logit for class 1, predicted where it is > 0).
     For two classes the background shows the probability of class 1 (blue = class 0, orange = class 1)
-    and the decision boundary (probability 1/2) is drawn as a black line; for more classes each region
-    gets its class colour.
+    and the decision boundary (probability 1/2) is drawn as a black line; ``colorbar=True`` adds the colour
+    scale of that probability beside the axes. For more classes each region gets its class colour (the
+    legend of the data names them).
 
     The grid of ``resolution x resolution`` points spans the data with a 10% margin. It is created on the
-    model's device (the device of its first parameter, else that of ``data.X``), the model is put in eval
-    mode for the evaluation (its mode is restored afterwards), and the scores come back with ``.cpu()``.
+    model's device and in its dtype (those of its first parameter, else ``data.X``'s device and float32),
+    the model is put in eval mode for the evaluation (its mode is restored afterwards), and the scores
+    come back with ``.cpu()``.
     """
     _check_2d_classification(data)
     resolution = check.integer("resolution", resolution, minimum=2)
@@ -102,7 +115,8 @@ def plot_decision_boundary(
     v = np.linspace(low[1] - margin[1], high[1] + margin[1], resolution)
     U, V = np.meshgrid(u, v)  # (resolution, resolution) each
     device = model_device(model, data.X.device)
-    grid = torch.as_tensor(np.stack([U.ravel(), V.ravel()], axis=1), dtype=torch.float32, device=device)  # (r*r, 2)
+    points = np.stack([U.ravel(), V.ravel()], axis=1)  # (r*r, 2)
+    grid = torch.as_tensor(points, dtype=_model_dtype(model), device=device)
     was_training = getattr(model, "training", None)
     if was_training is not None:
         model.eval()
@@ -120,8 +134,11 @@ def plot_decision_boundary(
         else:
             p1 = torch.softmax(scores, dim=1)[:, 1]
         P = to_numpy(p1.float()).reshape(U.shape)  # (resolution, resolution)
-        ax.contourf(U, V, P, levels=np.linspace(0, 1, 11), cmap=_BINARY_CMAP, alpha=0.6, vmin=0, vmax=1)
+        filled = ax.contourf(U, V, P, levels=np.linspace(0, 1, 11), cmap=_BINARY_CMAP, alpha=0.6, vmin=0, vmax=1)
         ax.contour(U, V, P, levels=[0.5], colors=COLORS["black"], linewidths=1.5)
+        if colorbar:
+            scale = ax.figure.colorbar(filled, ax=ax, ticks=[0, 0.25, 0.5, 0.75, 1], fraction=0.05, pad=0.03)
+            scale.set_label("probability of class 1")
     else:
         predicted = to_numpy(scores.argmax(dim=1)).reshape(U.shape)  # (resolution, resolution)
         cmap = ListedColormap([CYCLE[k % len(CYCLE)] for k in range(n_classes)])
@@ -148,7 +165,9 @@ def plot_function_fit(
 
     With ``show_units=True`` the model must be a one-hidden-layer :class:`~dnncourse.lab.models.MLP`; each
     hidden unit's contribution ``v_j * sigma(w_j x + b_j)`` is drawn as a thin line, so the reader sees
-    the prediction as their sum (plus the output bias). Evaluation happens on the model's device.
+    the prediction as their sum (plus the output bias). Evaluation happens on the model's device, in its
+    dtype. The true function is drawn dotted on top of the prediction, so it stays visible where the two
+    agree.
     """
     if not isinstance(data, Dataset) or data.n_features != 1:
         raise ValueError("data must be a dnncourse.lab.data.Dataset with one input feature")
@@ -157,9 +176,9 @@ def plot_function_fit(
     ax.scatter(x_data, y_data, s=8, color=COLORS["sky"], alpha=0.7, label="data")
     x = np.linspace(x_data.min(), x_data.max(), resolution)
     device = model_device(model, data.X.device)
-    grid = torch.as_tensor(x[:, None], dtype=torch.float32, device=device)  # (resolution, 1)
+    grid = torch.as_tensor(x[:, None], dtype=_model_dtype(model), device=device)  # (resolution, 1)
     if target is not None:
-        ax.plot(x, target(x), color=COLORS["black"], linestyle=":", linewidth=1.5, label="true function")
+        ax.plot(x, target(x), color=COLORS["black"], linestyle=":", linewidth=1.5, label="true function", zorder=3)
     if show_units:
         blocks = getattr(model, "blocks", None)
         if blocks is None or len(blocks) != 1:
@@ -192,11 +211,14 @@ def plot_weight_images(
     n_cols: int = 8,
     axes: Sequence[Axes] | None = None,
     title: str | None = None,
+    colorbar: bool = False,
 ):
     """Show the first ``n`` rows of ``weights`` (``(units, h*w)``) as ``h x w`` images, one panel each.
 
     Each image uses a symmetric diverging scale (blue negative, white zero, orange positive), so a pixel
-    that increases a unit's input is orange. Returns the figure.
+    that increases a unit's input is orange. By default each image is scaled to its own largest weight;
+    with ``colorbar=True`` all images share one scale, shown by a colour bar labelled "weight". Returns
+    the figure.
     """
     W = to_numpy(weights)
     if W.ndim != 2 or W.shape[1] != shape[0] * shape[1]:
@@ -206,16 +228,22 @@ def plot_weight_images(
     if axes is None:
         fig, axes = plt.subplots(n_rows, min(n, n_cols), figsize=(1.2 * min(n, n_cols), 1.25 * n_rows), squeeze=False)
     axes = np.asarray(axes, dtype=object).ravel()
+    shared_limit = np.abs(W[:n]).max() + 1e-12
+    image_drawn = None
     for i, ax in enumerate(axes):
         ax.set_axis_off()
         if i >= n:
             continue
         image = W[i].reshape(shape)  # (h*w,) -> (h, w)
-        limit = np.abs(image).max() + 1e-12
-        ax.imshow(image, cmap=_BINARY_CMAP, vmin=-limit, vmax=limit, interpolation="nearest")
+        limit = shared_limit if colorbar else np.abs(image).max() + 1e-12
+        image_drawn = ax.imshow(image, cmap=_BINARY_CMAP, vmin=-limit, vmax=limit, interpolation="nearest")
         ax.set_title(f"unit {i}", fontsize=8)
     figure = axes[0].figure
     if title is not None:
         figure.suptitle(title)
         figure.subplots_adjust(top=1 - 0.45 / figure.get_figheight())  # room for the title above the panel titles
+    if colorbar and image_drawn is not None:
+        figure.subplots_adjust(right=0.88)
+        scale = figure.colorbar(image_drawn, ax=list(axes), fraction=0.03, pad=0.02)
+        scale.set_label("weight")
     return figure

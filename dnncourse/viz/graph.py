@@ -16,9 +16,10 @@ def plot_computation_graph(root, ax: Axes | None = None, *, title: str | None = 
     """Draw the computation graph that produced the scalar :class:`~dnncourse.autograd.Value` ``root``.
 
     Inputs are on the left and ``root`` on the right; a node's column is the length of the longest path
-    from an input to it. Each box shows the node's name (or the operation that made it), its value (black)
-    and, after ``root.backward()``, its gradient d root / d node (vermillion). Arrows point forward; the
-    gradients flow against them.
+    from an input to it, and an input or a constant sits just left of the first node that uses it. Each
+    box shows the node's name (or the operation that made it), its value (black) and, after
+    ``root.backward()``, its gradient d root / d node (vermillion). Arrows point forward; the gradients
+    flow against them.
     """
     if not isinstance(root, Value):
         raise ValueError(f"root must be a dnncourse.autograd.Value, got {type(root).__name__}")
@@ -27,6 +28,13 @@ def plot_computation_graph(root, ax: Axes | None = None, *, title: str | None = 
     column: dict[int, int] = {}
     for node in order:
         column[id(node)] = 1 + max((column[id(p)] for p in node._parents), default=-1)
+    first_use: dict[int, int] = {}  # the leftmost column that uses each node
+    for node in order:
+        for parent in node._parents:
+            first_use[id(parent)] = min(first_use.get(id(parent), column[id(node)]), column[id(node)])
+    for node in order:  # a leaf (an input or a constant) sits just left of its first use
+        if not node._parents and node is not root:
+            column[id(node)] = first_use[id(node)] - 1
     rows: dict[int, int] = {}
     position: dict[int, tuple[float, float]] = {}
     for node in order:
