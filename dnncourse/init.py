@@ -23,6 +23,11 @@ A weighted sum ``y = sum_i w_i x_i`` of ``fan_in`` independent zero-mean terms h
                       (ReLU, fan_in: 2 / fan_in)
 
 A uniform ``U(-a, a)`` has variance ``a^2 / 3``, hence ``a = sqrt(3 Var(w))`` in the last column.
+
+Two more tools of chapter 6: :func:`orthogonal_` draws a weight whose singular values are all equal
+(Saxe et al., 2014), and :func:`variance_map` is the layer-to-layer map of the pre-activation variance,
+``q_{l+1} = sigma_w^2 E[phi(z)^2]`` with ``z ~ N(0, q_l)``, whose fixed points say which variance a deep
+network keeps.
 """
 
 from __future__ import annotations
@@ -49,6 +54,8 @@ __all__ = [
     "xavier_uniform_",
     "kaiming_normal_",
     "kaiming_uniform_",
+    "orthogonal_",
+    "variance_map",
     "SCHEMES",
     "init_model_",
 ]
@@ -257,32 +264,100 @@ def kaiming_uniform_(
         return tensor.uniform_(-bound, bound, generator=_on_device(generator, tensor))
 
 
+def orthogonal_(tensor: torch.Tensor, gain: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
+    """(Semi-)orthogonal initialization (Saxe et al., 2014): ``W = gain * Q`` with ``Q`` a random
+    matrix with orthonormal columns (or rows, when there are fewer rows than columns).
+
+    The weight is read as a matrix of shape ``(rows, cols) = (n_out, fan_in)`` (a convolution's kernel
+    dimensions are flattened into the columns). ``Q`` comes from the QR factorization ``A = Q R`` of a
+    matrix ``A`` with independent ``N(0, 1)`` entries, each column of ``Q`` multiplied by the sign of
+    the matching diagonal entry of ``R``: that makes ``Q`` uniformly distributed over the matrices with
+    orthonormal columns (Mezzadri, 2007), not merely orthogonal. Every nonzero singular value of ``W``
+    is exactly ``gain``, so a product of such square layers (a deep linear network) has all its
+    singular values equal to ``gain^L``: it neither shrinks nor stretches any direction.
+
+    With the same ``generator`` state it draws the same tensor as ``torch.nn.init.orthogonal_``.
+    """
+    gain = check.number("gain", gain)
+    if tensor.dim() < 2:
+        raise ValueError(f"tensor must have at least 2 dimensions (out, in, *kernel), got shape {tuple(tensor.shape)}")
+    if tensor.numel() == 0:
+        return tensor
+    generator = _on_device(generator, tensor)
+    rows = tensor.shape[0]
+    cols = tensor.numel() // rows  # fan_in: the kernel dimensions are flattened into the columns
+    with torch.no_grad():
+        A = tensor.new_empty((rows, cols)).normal_(0.0, 1.0, generator=generator)  # (rows, cols)
+        if rows < cols:
+            A = A.T  # (cols, rows): factorize the tall matrix, transpose back below
+        Q, R = torch.linalg.qr(A)  # Q (m, k) with orthonormal columns, R (k, k) upper triangular
+        Q = Q * torch.sign(torch.diagonal(R))  # column j times sign(R_jj): uniformly distributed Q
+        if rows < cols:
+            Q = Q.T  # (rows, cols) with orthonormal rows
+        tensor.view_as(Q).copy_(Q)
+        return tensor.mul_(gain)
+
+
+def variance_map(
+    q: float | torch.Tensor, phi: Callable[[torch.Tensor], torch.Tensor], sigma_w2: float = 1.0
+) -> torch.Tensor:
+    """The variance of the next layer's pre-activations: :math:`q_{l+1} = \\sigma_w^2\\,\\mathbb{E}[\\phi(z)^2]`,
+    :math:`z \\sim \\mathcal{N}(0, q_l)`.
+
+    ``q`` is the variance :math:`q_l` of layer ``l``'s pre-activations (a number or a tensor of them,
+    each >= 0), ``phi`` the activation (a function of a tensor, e.g. ``dnncourse.activations.selu``),
+    ``sigma_w2`` :math:`= \\mathrm{fan_{in}}\\,\\mathrm{Var}(w)`: 1 for LeCun, 2 for He, ``gain**2`` in
+    general. It is the variance of a weighted sum of the layer's outputs with zero biases,
+    :math:`\\mathrm{fan_{in}}\\,\\mathrm{Var}(w)\\,\\mathbb{E}[\\phi(z)^2]`, with ``z`` Gaussian, as it is in wide
+    layers (Poole et al., 2016). A fixed point :math:`q^* = \\text{map}(q^*)` is a variance the network
+    keeps with depth; it attracts nearby variances when the map's slope there is below 1.
+
+    The expectation is computed in float64 by the trapezoidal rule over :math:`u = z/\\sqrt{q}` on
+    [-12, 12] (24 001 points; the Gaussian weight beyond is below 1e-32). Returns a float64 tensor of
+    ``q``'s shape.
+    """
+    sigma_w2 = check.non_negative("sigma_w2", sigma_w2)
+    q = torch.as_tensor(q, dtype=torch.float64)
+    if not bool(torch.all(torch.isfinite(q) & (q >= 0))):
+        raise ValueError(f"q must hold finite variances >= 0, got {q}")
+    u = torch.linspace(-12.0, 12.0, 24_001, dtype=torch.float64)  # (n,) standard normal grid
+    density = torch.exp(-0.5 * u**2) / math.sqrt(2 * math.pi)  # (n,)
+    z = torch.sqrt(q).unsqueeze(-1) * u  # (*q.shape, n): z = sqrt(q) u ~ N(0, q)
+    second_moment = torch.trapezoid(phi(z) ** 2 * density, u, dim=-1)  # E[phi(z)^2], shape of q
+    return sigma_w2 * second_moment
+
+
 # ---------------------------------------------------------------------------------------------------
 # A whole model
 # ---------------------------------------------------------------------------------------------------
 
-# Names accepted by `init_model_`; each maps (weight, nonlinearity) to an in-place initialization.
-SCHEMES: dict[str, Callable[[torch.Tensor, str], torch.Tensor]] = {
-    "zeros": lambda w, nonlinearity: zeros_(w),
-    "lecun_normal": lambda w, nonlinearity: lecun_normal_(w),
-    "lecun_uniform": lambda w, nonlinearity: lecun_uniform_(w),
-    "xavier_normal": lambda w, nonlinearity: xavier_normal_(w, gain=calculate_gain(nonlinearity)),
-    "xavier_uniform": lambda w, nonlinearity: xavier_uniform_(w, gain=calculate_gain(nonlinearity)),
-    "kaiming_normal": lambda w, nonlinearity: kaiming_normal_(w, nonlinearity=nonlinearity),
-    "kaiming_uniform": lambda w, nonlinearity: kaiming_uniform_(w, nonlinearity=nonlinearity),
+# Names accepted by `init_model_`; each maps (weight, nonlinearity, generator g) to an in-place initialization.
+SCHEMES: dict[str, Callable[..., torch.Tensor]] = {
+    "zeros": lambda w, nonlinearity, g=None: zeros_(w),
+    "lecun_normal": lambda w, nonlinearity, g=None: lecun_normal_(w, generator=g),
+    "lecun_uniform": lambda w, nonlinearity, g=None: lecun_uniform_(w, generator=g),
+    "xavier_normal": lambda w, nonlinearity, g=None: xavier_normal_(w, calculate_gain(nonlinearity), generator=g),
+    "xavier_uniform": lambda w, nonlinearity, g=None: xavier_uniform_(w, calculate_gain(nonlinearity), generator=g),
+    "kaiming_normal": lambda w, nonlinearity, g=None: kaiming_normal_(w, nonlinearity=nonlinearity, generator=g),
+    "kaiming_uniform": lambda w, nonlinearity, g=None: kaiming_uniform_(w, nonlinearity=nonlinearity, generator=g),
+    "orthogonal": lambda w, nonlinearity, g=None: orthogonal_(w, calculate_gain(nonlinearity), generator=g),
 }
 
 
 def init_model_(
-    model: nn.Module, scheme: str | Callable[[torch.Tensor], object], nonlinearity: str = "relu"
+    model: nn.Module,
+    scheme: str | Callable[[torch.Tensor], object],
+    nonlinearity: str = "relu",
+    generator: torch.Generator | None = None,
 ) -> nn.Module:
     """Re-initialize every ``Linear`` and ``Conv1d/2d/3d`` weight of ``model``; set their biases to zero.
 
-    ``scheme`` is a name from :data:`SCHEMES` (the Xavier and Kaiming schemes use the gain of
+    ``scheme`` is a name from :data:`SCHEMES` (the Xavier, Kaiming and orthogonal schemes use the gain of
     ``nonlinearity``) or any in-place initializer ``scheme(weight)``, for instance
-    ``functools.partial(normal_, std=0.01)``. It is the PyTorch idiom ``model.apply(fn)``: ``apply``
-    calls ``fn`` on every sub-module (children first, then the model itself), and ``fn`` acts only on
-    the layer types it knows. Returns ``model``.
+    ``functools.partial(normal_, std=0.01)``. A named scheme draws from ``generator`` (on the model's
+    device; ``None``: PyTorch's global generator); a callable draws as it was written to. It is the
+    PyTorch idiom ``model.apply(fn)``: ``apply`` calls ``fn`` on every sub-module (children first, then
+    the model itself), and ``fn`` acts only on the layer types it knows. Returns ``model``.
     """
     if isinstance(scheme, str):
         if scheme not in SCHEMES:
@@ -291,9 +366,14 @@ def init_model_(
         named = SCHEMES[scheme]
 
         def init_weight(weight: torch.Tensor) -> object:
-            return named(weight, nonlinearity)
+            return named(weight, nonlinearity, generator)
 
     elif callable(scheme):
+        if generator is not None:
+            raise ValueError(
+                "generator is used with a scheme name only; give the callable its own generator "
+                f"(e.g. functools.partial(normal_, std=0.01, generator=g)), got scheme={scheme!r}"
+            )
         init_weight = scheme
     else:
         raise ValueError(f"scheme must be a scheme name or a callable, got {scheme!r}")

@@ -197,3 +197,60 @@ def test_activation_after_batch_norm_is_credited_to_the_linear_layer():
         assert s.post_mean == pytest.approx(h.mean().item(), rel=1e-5)
         assert s.dead_fraction == pytest.approx((h == 0).all(dim=0).float().mean().item())
     assert _no_hooks(model)
+
+
+def _deep_tanh_inspector(depth=12):
+    model = mlp(8, [8] * depth, 3, activation="tanh", seed=0)
+    with GradientFlowInspector(model) as inspector:
+        model(torch.randn(16, 8, generator=torch.Generator().manual_seed(1))).sum().backward()
+    return inspector
+
+
+def test_activation_std_on_a_log_axis_with_integer_depth_ticks():
+    inspector = _deep_tanh_inspector()
+    fig, ax = plt.subplots()
+    viz.plot_activation_stats(inspector, ax, which="activation", stats=("std",), logy=True, label="tanh")
+    assert [line.get_label() for line in ax.lines] == ["tanh"] and ax.get_yscale() == "log"
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), inspector.by_depth("post_std")[1])
+    fig.canvas.draw()
+    xticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+    assert all(float(t).is_integer() for t in xticks)  # layers, not 2.5, 7.5, ...
+    with pytest.raises(ValueError, match="logy=True needs stats=\\('std',\\)"):
+        viz.plot_activation_stats(inspector, ax, stats=("std", "mean"), logy=True)
+    with pytest.raises(ValueError, match="stats must be"):
+        viz.plot_activation_stats(inspector, ax, stats=("median",))
+    plt.close(fig)
+
+
+def _visible_labels(ax):
+    ax.figure.canvas.draw()
+    low, high = ax.get_ylim()
+    return [t.get_text() for t in ax.get_yticklabels() if t.get_text() and low <= t.get_position()[1] <= high]
+
+
+def test_log_axes_are_labelled_at_a_few_decades_or_at_1_2_5_steps():
+    fig, (wide, narrow) = plt.subplots(1, 2)
+    inspector = _deep_tanh_inspector()
+    viz.plot_gradient_norms(inspector, wide)
+    wide.lines[0].set_ydata(np.logspace(-17, 0, len(wide.lines[0].get_xdata())))  # 17 decades
+    viz.plot_gradient_norms(inspector, wide)  # redrawn: the labels follow all the data on the axes
+    labels = _visible_labels(wide)
+    assert 2 <= len(labels) <= 8, labels
+    assert all(float(loc).is_integer() for loc in np.log10(wide.get_yticks()))  # powers of ten only
+    narrow.set_yscale("log")
+    viz.plot_activation_stats(inspector, narrow, which="activation", stats=("std",), logy=True)
+    narrow.lines[0].set_ydata(np.linspace(0.04, 0.4, len(narrow.lines[0].get_xdata())))
+    viz.plot_activation_stats(inspector, narrow, which="activation", stats=("std",), logy=True)
+    labels = _visible_labels(narrow)
+    assert len(labels) >= 2 and all("10^" not in label and "times" not in label for label in labels), labels
+    plt.close(fig)
+
+
+def test_histograms_on_a_log_axis_without_a_legend():
+    inspector = _deep_tanh_inspector()
+    fig, ax = plt.subplots()
+    viz.plot_layer_histograms(inspector, ax, which="activation", layers=[0, 5, 11], logy=True, legend=False)
+    assert ax.get_yscale() == "log" and ax.get_legend() is None and len(ax.patches) == 3
+    handles, labels = ax.get_legend_handles_labels()
+    assert labels == ["layer 1", "layer 6", "layer 12"]  # for a figure legend outside the panels
+    plt.close(fig)

@@ -3,11 +3,13 @@
 import functools
 import math
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from dnncourse import init
+from dnncourse import activations, init
+from dnncourse.exercises.initialization import relu_variances
 from dnncourse.lab.models import mlp
 
 # (fan_in, fan_out) of the big test weight: 1000 x 1000 samples give tight statistics.
@@ -385,3 +387,170 @@ def test_exercises_reject_classic_mistakes(exercise_id, wrong, message):
     verdict = evaluate_function(get(exercise_id), wrong, seed=0)
     assert verdict.status == "failed"
     assert any(message in m for m in verdict.messages), verdict.messages
+
+
+def _relu_variances_with_var_instead_of_second_moment(x_mean, x_var, fan_ins, weight_stds):
+    return relu_variances(0.0, x_var, fan_ins, weight_stds)  # forgets the inputs' mean
+
+
+def _relu_variances_without_halving(x_mean, x_var, fan_ins, weight_stds):
+    second_moment, out = x_var + x_mean**2, []
+    for n, sigma in zip(fan_ins, weight_stds):
+        out.append(n * sigma**2 * second_moment)
+        second_moment = out[-1]  # as if ReLU kept the whole signal
+    return np.array(out)
+
+
+def _relu_variances_std_as_variance(x_mean, x_var, fan_ins, weight_stds):
+    return relu_variances(x_mean, x_var, fan_ins, np.sqrt(weight_stds))  # sigma used where sigma^2 belongs
+
+
+def test_relu_variances_exercise_passes_with_the_reference_and_rejects_mistakes():
+    exercise = get("relu_variances")
+    for seed in range(5):
+        assert evaluate_function(exercise, relu_variances, seed=seed).status == "passed"
+    for wrong in (
+        _relu_variances_with_var_instead_of_second_moment,
+        _relu_variances_without_halving,
+        _relu_variances_std_as_variance,
+    ):
+        verdict = evaluate_function(exercise, wrong, seed=0)
+        assert verdict.status == "failed", wrong.__name__
+        assert any("expected" in message for message in verdict.messages)
+
+    def stub(x_mean, x_var, fan_ins, weight_stds):
+        raise NotImplementedError("Exercise relu_variances: replace this line with your code")
+
+    assert evaluate_function(exercise, stub).status == "not-attempted"
+
+
+def test_relu_variances_match_a_simulation_of_random_relu_networks():
+    """E[z^2] of every layer over many independent networks and inputs: the formula holds in expectation."""
+    fan_ins, x_mean, x_std = [20, 48, 32], 1.5, 0.7
+    widths = [*fan_ins[1:], 16]  # layer l has fan_ins[l] inputs and widths[l] units
+    weight_stds = np.array([0.3, 0.25, 0.2])
+    trials = 20_000
+    g = torch.Generator().manual_seed(0)
+    a = x_mean + x_std * torch.randn(trials, fan_ins[0], generator=g, dtype=torch.float64)  # (T, n0)
+    measured = []
+    for n_in, n_out, sigma in zip(fan_ins, widths, weight_stds):
+        W = sigma * torch.randn(trials, n_out, n_in, generator=g, dtype=torch.float64)  # one network per trial
+        z = torch.einsum("toi,ti->to", W, a)  # (T, n_out)
+        measured.append(z.pow(2).mean().item())  # E[z^2] = Var(z): z has mean 0
+        a = torch.relu(z)
+    predicted = relu_variances(x_mean, x_std**2, np.array(fan_ins), weight_stds)
+    np.testing.assert_allclose(measured, predicted, rtol=0.03)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Orthogonal initialization
+# ---------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("shape", [(6, 6), (9, 4), (4, 9), (8, 3, 3, 3), (5, 2, 7)])
+@pytest.mark.parametrize("gain", [1.0, 1.7])
+def test_orthogonal_draws_the_same_tensor_as_torch(shape, gain):
+    ours = init.orthogonal_(torch.empty(shape), gain=gain, generator=torch.Generator().manual_seed(3))
+    theirs = nn.init.orthogonal_(torch.empty(shape), gain=gain, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(ours, theirs)
+    torch.manual_seed(5)  # the global generator too
+    ours = init.orthogonal_(torch.empty(shape, dtype=torch.float64), gain=gain)
+    torch.manual_seed(5)
+    assert torch.equal(ours, nn.init.orthogonal_(torch.empty(shape, dtype=torch.float64), gain=gain))
+
+
+@pytest.mark.parametrize("shape", [(7, 7), (12, 5), (5, 12), (6, 2, 3, 3)])
+def test_orthogonal_rows_or_columns_are_orthonormal_and_singular_values_equal_the_gain(shape):
+    gain = 1.3
+    W = init.orthogonal_(torch.empty(shape, dtype=torch.float64), gain=gain).reshape(shape[0], -1)  # (rows, cols)
+    rows, cols = W.shape
+    gram = W.T @ W if rows >= cols else W @ W.T  # (k, k), k = min(rows, cols)
+    torch.testing.assert_close(gram, gain**2 * torch.eye(min(rows, cols), dtype=torch.float64), atol=1e-12, rtol=0)
+    torch.testing.assert_close(
+        torch.linalg.svdvals(W), torch.full((min(rows, cols),), gain, dtype=torch.float64), atol=1e-12, rtol=0
+    )
+
+
+def test_orthogonal_products_keep_every_singular_value_where_gaussian_products_spread_them():
+    n, depth = 32, 20
+    g = torch.Generator().manual_seed(0)
+    product_orthogonal = torch.eye(n, dtype=torch.float64)
+    product_gaussian = torch.eye(n, dtype=torch.float64)
+    for _ in range(depth):
+        product_orthogonal = init.orthogonal_(torch.empty(n, n, dtype=torch.float64), generator=g) @ product_orthogonal
+        product_gaussian = init.lecun_normal_(torch.empty(n, n, dtype=torch.float64), generator=g) @ product_gaussian
+    s_orthogonal = torch.linalg.svdvals(product_orthogonal)
+    s_gaussian = torch.linalg.svdvals(product_gaussian)
+    torch.testing.assert_close(s_orthogonal, torch.ones(n, dtype=torch.float64), atol=1e-10, rtol=0)
+    assert s_gaussian.max() / s_gaussian.min() > 1e6  # the same variance per layer, yet a huge spread
+
+
+def test_orthogonal_is_uniformly_distributed_not_biased_by_the_qr_sign_convention():
+    """Haar measure: every entry has mean 0 (a QR factor without the sign correction need not)."""
+    g = torch.Generator().manual_seed(1)
+    draws = torch.stack([init.orthogonal_(torch.empty(3, 3, dtype=torch.float64), generator=g) for _ in range(4000)])
+    mean, se = draws.mean(dim=0), draws.std(dim=0) / math.sqrt(len(draws))  # (3, 3) each
+    assert torch.all(mean.abs() < 5 * se), mean
+
+
+def test_orthogonal_errors_and_edge_cases():
+    with pytest.raises(ValueError, match=r"tensor must have at least 2 dimensions.*\(5,\)"):
+        init.orthogonal_(torch.empty(5))
+    with pytest.raises(ValueError, match="gain must be a number"):
+        init.orthogonal_(torch.empty(3, 3), gain="2")
+    with pytest.raises(ValueError, match=r"generator must be on the tensors' device \(meta\)"):
+        init.orthogonal_(torch.empty(3, 4, device="meta"), generator=torch.Generator())
+    empty = torch.empty(0, 3)
+    assert init.orthogonal_(empty) is empty
+    weight = nn.Linear(4, 3).weight  # a parameter: filled in place, without autograd complaining
+    assert init.orthogonal_(weight) is weight and weight.requires_grad
+
+
+# ---------------------------------------------------------------------------------------------------
+# The variance map q -> sigma_w^2 E[phi(z)^2]
+# ---------------------------------------------------------------------------------------------------
+
+
+def test_variance_map_closed_forms():
+    q = torch.tensor([0.0, 0.3, 1.0, 4.0, 50.0], dtype=torch.float64)
+    torch.testing.assert_close(init.variance_map(q, activations.relu, 2.0), q, rtol=1e-9, atol=1e-12)  # He
+    torch.testing.assert_close(init.variance_map(q, lambda z: z, 0.5), 0.5 * q, rtol=1e-9, atol=1e-12)
+    # SELU's constants make (mean 0, variance 1) a fixed point with LeCun weights (Klambauer et al., 2017).
+    assert abs(init.variance_map(1.0, activations.selu).item() - 1.0) < 1e-9
+    assert init.variance_map(q, activations.tanh).shape == q.shape
+
+
+@pytest.mark.parametrize("phi", [activations.tanh, activations.selu, activations.gelu], ids=lambda f: f.__name__)
+def test_variance_map_matches_monte_carlo(phi):
+    q, sigma_w2 = 2.5, 1.7
+    z = math.sqrt(q) * torch.randn(2_000_000, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    samples = sigma_w2 * phi(z) ** 2
+    standard_error = samples.std().item() / math.sqrt(len(samples))
+    assert abs(init.variance_map(q, phi, sigma_w2).item() - samples.mean().item()) < 5 * standard_error
+
+
+def test_variance_map_bad_arguments():
+    with pytest.raises(ValueError, match="q must hold finite variances >= 0"):
+        init.variance_map(-1.0, activations.tanh)
+    with pytest.raises(ValueError, match="q must hold finite variances >= 0"):
+        init.variance_map(float("nan"), activations.tanh)
+    with pytest.raises(ValueError, match="sigma_w2 must be a number >= 0, got -2"):
+        init.variance_map(1.0, activations.tanh, -2)
+
+
+def test_init_model_draws_from_the_given_generator_and_leaves_the_global_one_alone():
+    model = SmallCNN()
+    state = torch.get_rng_state()
+    init.init_model_(model, "kaiming_normal", nonlinearity="relu", generator=torch.Generator().manual_seed(9))
+    assert torch.equal(torch.get_rng_state(), state)
+    generator = torch.Generator().manual_seed(9)  # the same draws, layer by layer, with torch.nn.init
+    for layer in (model.conv, model.fc):
+        expected = nn.init.kaiming_normal_(torch.empty_like(layer.weight), nonlinearity="relu", generator=generator)
+        torch.testing.assert_close(layer.weight, expected, rtol=0, atol=0)
+    init.init_model_(model, "orthogonal", nonlinearity="linear", generator=torch.Generator().manual_seed(2))
+    W = model.fc.weight.detach().double()  # (10, 144): orthonormal rows
+    torch.testing.assert_close(W @ W.T, torch.eye(10, dtype=torch.float64), atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match="generator is used with a scheme name only"):
+        init.init_model_(model, init.zeros_, generator=torch.Generator())
+    with pytest.raises(ValueError, match=r"generator must be on the tensors' device \(meta\)"):
+        init.init_model_(SmallCNN().to("meta"), "xavier_normal", generator=torch.Generator())

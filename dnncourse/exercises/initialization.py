@@ -1,9 +1,11 @@
-"""Exercises of the "Initialization" chapter: fans of a weight, Xavier uniform and He normal initializers.
+"""Exercises of the "Initialization" chapter: fans of a weight, Xavier uniform and He normal initializers,
+and the variance of every layer of a ReLU network predicted from the weighted-sum formula.
 
 The two initializers draw random numbers, so their answers are not compared with the reference's
 samples: :func:`_check_xavier_uniform` and :func:`_check_kaiming_normal` check the statistics of the
 returned tensor instead (shape, bound, mean and variance within six standard errors, shape of the
 distribution). Six standard errors make a false failure of a correct answer about a one-in-a-billion event.
+:func:`relu_variances` is the reference of the last exercise.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import numpy as np
 from dnncourse.exercises import Case, Exercise
 from dnncourse.init import calculate_fan_in_and_fan_out, kaiming_normal_, xavier_uniform_
 
-__all__ = ["EXERCISES"]
+__all__ = ["EXERCISES", "relu_variances"]
 
 _CHAPTER = "06_initialization"
 
@@ -95,6 +97,40 @@ def _check_kaiming_normal(inputs: Mapping[str, Any], answer: Any) -> str | None:
     return None
 
 
+def relu_variances(x_mean: float, x_var: float, fan_ins: np.ndarray, weight_stds: np.ndarray) -> np.ndarray:
+    """The variance of every layer's pre-activation in a ReLU MLP at initialization, from the formulas.
+
+    Layer ``l`` computes :math:`z^{(l)} = W^{(l)} a^{(l-1)}` (zero biases) with independent weights of
+    mean 0 and standard deviation ``weight_stds[l-1]``, ``fan_ins[l-1]`` inputs, and
+    :math:`a^{(l)} = \\max(0, z^{(l)})`; the inputs :math:`a^{(0)} = x` have mean ``x_mean`` and variance
+    ``x_var``. The variance of a weighted sum uses the inputs' second moment,
+    :math:`\\mathrm{Var}(z^{(l)}) = \\mathrm{fan_{in}}\\,\\sigma_w^2\\,\\mathbb{E}[(a^{(l-1)})^2]`, with
+    :math:`\\mathbb{E}[x^2] = \\mathrm{Var}(x) + \\mathbb{E}[x]^2` at the input and
+    :math:`\\mathbb{E}[\\max(0, z)^2] = \\tfrac12\\mathrm{Var}(z)` after a ReLU (``z`` symmetric around 0).
+    Returns the ``L`` variances, float64, shape (L,).
+    """
+    fan_ins = np.asarray(fan_ins, dtype=np.float64)  # (L,)
+    weight_stds = np.asarray(weight_stds, dtype=np.float64)  # (L,)
+    second_moment = x_var + x_mean**2  # E[a^(0) ^ 2]
+    variances = []
+    for n, sigma in zip(fan_ins, weight_stds):
+        var_z = n * sigma**2 * second_moment  # Var(z^(l)) = fan_in Var(w) E[a^2]
+        variances.append(var_z)
+        second_moment = var_z / 2  # E[relu(z)^2]: ReLU keeps the positive half of a symmetric z
+    return np.array(variances)
+
+
+def _random_relu_network(rng: np.random.Generator) -> dict:
+    L = int(rng.integers(1, 8))
+    fan_ins = rng.integers(8, 513, size=L)
+    return {
+        "x_mean": float(rng.uniform(-2.0, 2.0)),
+        "x_var": float(rng.uniform(0.1, 4.0)),
+        "fan_ins": fan_ins,
+        "weight_stds": rng.uniform(0.5, 2.0, size=L) * np.sqrt(2.0 / fan_ins),  # around He's scale
+    }
+
+
 def _random_weight(rng: np.random.Generator) -> np.ndarray:
     return np.zeros(_SHAPES[int(rng.integers(len(_SHAPES)))])
 
@@ -161,5 +197,34 @@ EXERCISES = (
         property_check=_check_kaiming_normal,
         hint="For ReLU, std = sqrt(2 / fan) with fan = fan_in or fan_out (mode); the standard deviation, "
         "not the variance, is what tensor.normal_(0, std) takes. Return tensor.",
+    ),
+    Exercise(
+        id="relu_variances",
+        function="relu_variances",
+        reference=relu_variances,
+        points=3,
+        chapter=_CHAPTER,
+        public_cases=(
+            Case(
+                {"x_mean": 0.0, "x_var": 1.0, "fan_ins": np.array([100, 100]), "weight_stds": np.array([0.1, 0.1])},
+                "standardized inputs, two layers",
+            ),
+            Case(
+                {"x_mean": 2.0, "x_var": 1.0, "fan_ins": np.array([64]), "weight_stds": np.array([0.125])},
+                "inputs with mean 2: what enters the weighted sum?",
+            ),
+            Case(
+                {
+                    "x_mean": 0.0,
+                    "x_var": 1.0,
+                    "fan_ins": np.array([64, 256, 256]),
+                    "weight_stds": np.sqrt(2.0 / np.array([64, 256, 256])),
+                },
+                "He initialization",
+            ),
+        ),
+        random_case=_random_relu_network,
+        hint="Var(z) = fan_in * sigma_w**2 * E[a**2], with the second moment E[a**2] of the layer's inputs: "
+        "Var(x) + mean(x)**2 at the input, Var(z) / 2 after a ReLU. weight_stds are standard deviations.",
     ),
 )
