@@ -29,7 +29,9 @@ print("probed")"""
 
 def _capability(env: dict[str, str]) -> str:
     code = "import torch; print(torch.backends.cpu.get_cpu_capability())"
-    result = subprocess.run([sys.executable, "-c", code], env={**os.environ, **env}, capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], env={**os.environ, **env}, capture_output=True, text=True, check=True
+    )
     return result.stdout.strip()
 
 
@@ -51,7 +53,14 @@ def test_avx2_profile_forces_avx2_kernels():
 
 def _notebook(source: str, output: str | None) -> dict:
     outputs = [] if output is None else [{"name": "stdout", "output_type": "stream", "text": [output + "\n"]}]
-    cell = {"cell_type": "code", "execution_count": 1, "id": "probe", "metadata": {}, "outputs": outputs, "source": source}
+    cell = {
+        "cell_type": "code",
+        "execution_count": 1,
+        "id": "probe",
+        "metadata": {},
+        "outputs": outputs,
+        "source": source,
+    }
     return {
         "cells": [cell],
         "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
@@ -72,7 +81,19 @@ def test_every_profile_and_seed_reaches_the_kernel(tmp_path):
     probe = tmp_path / "probe"
     probe.mkdir()
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist", "--rootdir", str(tmp_path), str(book)],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:xdist",
+            "--rootdir",
+            str(tmp_path),
+            str(book),
+        ],
         cwd=tmp_path,
         env={**os.environ, "PROBE_DIR": str(probe)},
         capture_output=True,
@@ -90,7 +111,18 @@ def test_every_profile_and_seed_reaches_the_kernel(tmp_path):
 
 def test_unknown_profile_is_refused(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-n", "0", "--cpu-profiles", "avx9", "--collect-only", str(ROOT / "tests" / "test_core.py")],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-n",
+            "0",
+            "--cpu-profiles",
+            "avx9",
+            "--collect-only",
+            str(ROOT / "tests" / "test_core.py"),
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,
