@@ -155,6 +155,7 @@ META = torch.device("meta")  # no data, no kernels: a device that is not the CPU
         lambda g: init.xavier_uniform_(torch.empty(3, 4, device=META), generator=g),
         lambda g: init.kaiming_normal_(torch.empty(3, 4, device=META), generator=g),
         lambda g: init.kaiming_uniform_(torch.empty(3, 4, device=META), generator=g),
+        lambda g: init.orthogonal_(torch.empty(3, 4, device=META), generator=g),
         lambda g: dropout.dropout(torch.ones(3, 4, device=META), 0.5, generator=g),
         lambda g: dropout.Dropout(0.5, generator=g)(torch.ones(3, 4, device=META)),
         lambda g: activations.rrelu(torch.ones(3, 4, device=META), training=True, generator=g),
