@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from dnncourse import _validation as check
+from dnncourse.core import forked_rng
 
 __all__ = ["Dropout", "dropout", "apply_dropout_mask", "dropout_ensemble_mean"]
 
@@ -77,20 +78,34 @@ class Dropout(nn.Module):
 
 
 @torch.no_grad()
-def dropout_ensemble_mean(model: nn.Module, x: torch.Tensor, n_samples: int) -> torch.Tensor:
+def dropout_ensemble_mean(
+    model: nn.Module, x: torch.Tensor, n_samples: int, *, seed: int | None = None, probabilities: bool = False
+) -> torch.Tensor:
     """Average of ``n_samples`` stochastic forward passes (dropout on): the ensemble view of dropout.
 
     Each pass samples one of the :math:`2^n` subnetworks that share the weights; their mean approximates
     the ensemble prediction that the single eval-mode pass (weights used as they are, thanks to inverted
-    scaling) approximates at a fraction of the cost. The model's train/eval mode is restored afterwards.
+    scaling) approximates at a fraction of the cost. With ``probabilities=True`` each pass's outputs go
+    through a softmax over the last dimension before averaging ("Monte Carlo dropout", Gal and
+    Ghahramani, 2016): the ensemble's predicted class probabilities; otherwise the outputs (logits) are
+    averaged. With a ``seed`` the masks come from a copy of PyTorch's generator seeded with it, and the
+    global generator is left as it was (``None`` draws from the global generator; a :class:`Dropout`
+    layer given a generator of its own draws from that one). The model's train/eval mode is restored afterwards.
 
     Shapes: ``x`` (batch, ...) -> the model's output shape.
     """
+    check.module("model", model)
     n_samples = check.integer("n_samples", n_samples, minimum=1)
+    if seed is not None:
+        with forked_rng(seed, x.device):
+            return dropout_ensemble_mean(model, x, n_samples, probabilities=probabilities)
     was_training = model.training
     model.train()
-    total = model(x)
-    for _ in range(n_samples - 1):
-        total = total + model(x)
-    model.train(was_training)
+    try:
+        total = 0
+        for _ in range(n_samples):
+            out = model(x)
+            total = total + (torch.softmax(out, dim=-1) if probabilities else out)
+    finally:
+        model.train(was_training)
     return total / n_samples

@@ -1,12 +1,15 @@
-"""Regularization: weight penalties, early stopping, and what a penalty chooses (chapter 8, "Regularization").
+"""Regularization: weight penalties, early stopping, what a penalty chooses, label smoothing (chapter 8).
 
 Everything here plugs into :func:`dnncourse.lab.training.train`:
 
 * :func:`l2_penalty`, :func:`l1_penalty` and :func:`elastic_net_penalty` go into ``penalty=``, for example
   ``train(..., penalty=lambda m: l2_penalty(m, 1e-3))``;
 * :class:`EarlyStopping` goes into ``on_epoch_end=``;
-* :func:`ridge_solution` and :func:`min_norm_solution` solve the underdetermined least-squares problem that
-  shows what a penalty chooses among many exact fits.
+* :func:`label_smoothing_cross_entropy` goes into ``loss_fn=`` (as ``lambda z, y: ...``);
+* :func:`ridge_solution`, :func:`min_norm_solution` and :func:`min_l1_solution` solve the underdetermined
+  least-squares problem that shows what a penalty chooses among many exact fits;
+* :func:`calibration_bins` and :func:`expected_calibration_error` measure how far a classifier's
+  confidence is from its accuracy, the quantity label smoothing changes.
 
 Dropout is in :mod:`dnncourse.dropout`, data augmentation in :mod:`dnncourse.augment` and transfer
 learning in :mod:`dnncourse.transfer`.
@@ -25,6 +28,7 @@ import math
 from collections.abc import Iterable, Sequence
 from types import SimpleNamespace
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -39,6 +43,11 @@ __all__ = [
     "early_stopping_epochs",
     "ridge_solution",
     "min_norm_solution",
+    "min_l1_solution",
+    "smooth_labels",
+    "label_smoothing_cross_entropy",
+    "calibration_bins",
+    "expected_calibration_error",
 ]
 
 ModelOrParams = nn.Module | torch.Tensor | Iterable[torch.Tensor]
@@ -266,3 +275,143 @@ def min_norm_solution(A: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     if b.shape[0] != A.shape[0] or b.ndim > 2:
         raise ValueError(f"b must have shape ({A.shape[0]},) or ({A.shape[0]}, k), got {tuple(b.shape)}")
     return torch.linalg.pinv(A) @ b  # (d, n) @ (n,) -> (d,)
+
+
+def min_l1_solution(A: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """The exact solution of :math:`A x = b` with the smallest L1 norm: :math:`\\min \\|x\\|_1` s.t. :math:`Ax = b`.
+
+    Writing :math:`x = u - v` with :math:`u, v \\ge 0` makes it a linear program,
+
+    .. math:: \\min_{u, v \\ge 0} \\ \\mathbf 1^\\top u + \\mathbf 1^\\top v \\quad \\text{s.t.} \\quad A u - A v = b,
+
+    solved here by the dual simplex method (SciPy's HiGHS), which returns a *basic* solution: a vertex of
+    the feasible set, with at most ``n`` (the number of equations) nonzero entries. That bound holds
+    whatever the sparsest solution is; the minimum-L1 solution *is* the sparsest one only under extra
+    conditions on ``A`` and on how sparse that solution is (for example the restricted isometry property
+    of Candès and Tao, 2005). Chapter 8 measures both facts.
+
+    Shapes: ``A`` (n, d), ``b`` (n,) -> ``x`` (d,), in ``A``'s dtype and on its device (the program is
+    solved in float64 on the CPU). A system without a solution raises ``ValueError``.
+    """
+    from scipy.optimize import linprog  # SciPy comes with scikit-learn; imported only when needed
+
+    if A.ndim != 2 or not A.is_floating_point():
+        raise ValueError(f"A must be a floating-point tensor of shape (n, d), got shape {tuple(A.shape)}")
+    if b.shape != (A.shape[0],):
+        raise ValueError(f"b must have shape ({A.shape[0]},), got {tuple(b.shape)}")
+    if not (torch.isfinite(A).all() and torch.isfinite(b).all()):
+        raise ValueError("A and b must contain only finite numbers")
+    d = A.shape[1]
+    A64 = A.detach().to("cpu", torch.float64).numpy()
+    b64 = b.detach().to("cpu", torch.float64).numpy()
+    result = linprog(
+        c=[1.0] * (2 * d),  # objective: sum(u) + sum(v) = ||x||_1 at the optimum
+        A_eq=np.hstack([A64, -A64]),  # (n, 2d): A u - A v = b
+        b_eq=b64,
+        bounds=(0, None),  # u, v >= 0
+        method="highs-ds",  # dual simplex: the answer is a vertex (a basic solution)
+    )
+    if result.status == 2:
+        raise ValueError("A x = b has no solution (the equations are inconsistent)")
+    if result.status != 0:
+        raise ValueError(f"the linear program for min ||x||_1 subject to A x = b failed: {result.message}")
+    u, v = result.x[:d], result.x[d:]
+    return torch.as_tensor(u - v, dtype=A.dtype, device=A.device)  # (d,)
+
+
+# ----------------------------------------------------------------------------------------------- label smoothing
+
+
+def _labels(y: torch.Tensor, num_classes: int) -> torch.Tensor:
+    if not isinstance(y, torch.Tensor) or y.ndim != 1 or y.is_floating_point() or y.dtype == torch.bool:
+        raise ValueError(f"y must be a 1-D tensor of integer class labels, got {y!r}")
+    if len(y) and (int(y.min()) < 0 or int(y.max()) >= num_classes):
+        raise ValueError(
+            f"y must hold class labels in [0, {num_classes - 1}], got values from {int(y.min())} to {int(y.max())}"
+        )
+    return y
+
+
+def smooth_labels(y: torch.Tensor, num_classes: int, eps: float, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Label-smoothed targets :math:`q = (1 - \\varepsilon)\\,\\mathrm{onehot}(y) + \\varepsilon / K`.
+
+    Label smoothing is due to Szegedy et al. (2016). The true class gets
+    :math:`1 - \\varepsilon + \\varepsilon / K`, every other class :math:`\\varepsilon / K`; each row sums
+    to 1, and ``eps = 0`` gives the one-hot targets.
+
+    Shapes: ``y`` (n,) integer labels -> (n, K) in ``dtype``, on ``y``'s device.
+    """
+    num_classes = check.integer("num_classes", num_classes, minimum=2)
+    eps = check.probability("eps", eps)
+    y = _labels(y, num_classes)
+    q = torch.full((len(y), num_classes), eps / num_classes, dtype=dtype, device=y.device)  # (n, K)
+    q[torch.arange(len(y), device=y.device), y] += 1 - eps  # the true class: 1 - eps + eps / K
+    return q
+
+
+def label_smoothing_cross_entropy(logits: torch.Tensor, y: torch.Tensor, eps: float) -> torch.Tensor:
+    """Cross-entropy against smoothed targets, averaged over the batch: the same as PyTorch's
+    ``F.cross_entropy(logits, y, label_smoothing=eps)``.
+
+    .. math:: L = -\\frac1n \\sum_i \\sum_k q_{ik} \\log \\mathrm{softmax}(z_i)_k,
+        \\qquad \\frac{\\partial L}{\\partial z_i} = \\frac{\\mathrm{softmax}(z_i) - q_i}{n}.
+
+    With one-hot targets the loss only reaches its infimum as the true logit runs away from the others;
+    with :math:`\\varepsilon > 0` it has a finite minimizer, where :math:`\\mathrm{softmax}(z_i) = q_i`, i.e. the
+    true logit exceeds every other one by :math:`\\log\\big(1 + K(1-\\varepsilon)/\\varepsilon\\big)`.
+
+    Shapes: ``logits`` (n, K), ``y`` (n,) integer labels -> a 0-d tensor.
+    """
+    if not isinstance(logits, torch.Tensor) or logits.ndim != 2 or not logits.is_floating_point():
+        raise ValueError(f"logits must be a float tensor of shape (n, K), got {logits!r}")
+    if y.shape != logits.shape[:1]:
+        raise ValueError(f"y must have shape ({logits.shape[0]},) to match the logits, got {tuple(y.shape)}")
+    log_p = torch.log_softmax(logits, dim=1)  # (n, K)
+    q = smooth_labels(y, logits.shape[1], eps, dtype=log_p.dtype)  # (n, K)
+    return -(q * log_p).sum(dim=1).mean()
+
+
+# ----------------------------------------------------------------------------------------------- calibration
+
+
+def calibration_bins(
+    probs: torch.Tensor, y: torch.Tensor, n_bins: int = 10
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The data of a reliability diagram: mean confidence, accuracy and size of each confidence bin.
+
+    The confidence of a prediction is its largest probability :math:`\\max_k p_k`; bin ``b`` holds the
+    predictions with confidence in :math:`(b/B, (b+1)/B]` (``B = n_bins``). A calibrated classifier has
+    accuracy equal to confidence in every bin. Returns ``(confidence, accuracy, count)``, each of shape
+    (n_bins,); the first two are NaN for an empty bin.
+
+    Shapes: ``probs`` (n, K) with rows of probabilities, ``y`` (n,) integer labels.
+    """
+    if not isinstance(probs, torch.Tensor) or probs.ndim != 2 or not probs.is_floating_point() or len(probs) == 0:
+        raise ValueError(f"probs must be a non-empty float tensor of shape (n, K), got {probs!r}")
+    if not bool(((probs >= 0) & (probs <= 1)).all()):
+        raise ValueError("probs must hold probabilities in [0, 1] (apply softmax to logits first)")
+    if y.shape != probs.shape[:1]:
+        raise ValueError(f"y must have shape ({probs.shape[0]},) to match probs, got {tuple(y.shape)}")
+    n_bins = check.integer("n_bins", n_bins, minimum=1)
+    y = _labels(y, probs.shape[1])
+    confidence, prediction = probs.max(dim=1)  # (n,), (n,)
+    correct = (prediction == y).to(probs.dtype)  # (n,)
+    index = (confidence * n_bins).ceil().long().clamp(1, n_bins) - 1  # (n,) bin of each prediction
+    count = torch.zeros(n_bins, dtype=probs.dtype, device=probs.device).index_add_(0, index, torch.ones_like(correct))
+    confidence_sum = torch.zeros_like(count).index_add_(0, index, confidence)
+    correct_sum = torch.zeros_like(count).index_add_(0, index, correct)
+    return confidence_sum / count, correct_sum / count, count  # 0 / 0 = NaN for an empty bin
+
+
+def expected_calibration_error(probs: torch.Tensor, y: torch.Tensor, n_bins: int = 10) -> float:
+    """Expected calibration error :math:`\\mathrm{ECE} = \\sum_b \\frac{n_b}{n}\\,|\\mathrm{acc}_b - \\mathrm{conf}_b|`.
+
+    The gap between accuracy and mean confidence in each bin of :func:`calibration_bins`, weighted by
+    the share of predictions in the bin (Naeini et al., 2015; Guo et al., 2017). 0 for a calibrated
+    classifier; it does not say in which direction the confidence is off (compare the mean confidence
+    with the accuracy for that).
+    """
+    confidence, accuracy, count = calibration_bins(probs, y, n_bins)
+    used = count > 0
+    gaps = (accuracy[used] - confidence[used]).abs()  # (bins used,)
+    return float((count[used] * gaps).sum() / count.sum())

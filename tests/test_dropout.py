@@ -120,3 +120,31 @@ def test_dropout_ensemble_mean_approaches_the_eval_output_of_a_linear_layer():
     assert not model.training  # mode restored
     with pytest.raises(ValueError, match="n_samples"):
         dropout_ensemble_mean(model, x, 0)
+
+
+def test_dropout_ensemble_mean_with_a_seed_is_repeatable_and_leaves_the_global_generator_alone():
+    model = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), Dropout(0.5), nn.Linear(8, 3))
+    x = torch.randn(5, 6)
+    state = torch.get_rng_state()
+    a = dropout_ensemble_mean(model, x, 7, seed=3)
+    b = dropout_ensemble_mean(model, x, 7, seed=3)
+    assert torch.equal(torch.get_rng_state(), state)
+    assert torch.equal(a, b) and not torch.equal(a, dropout_ensemble_mean(model, x, 7, seed=4))
+
+
+def test_dropout_ensemble_mean_of_probabilities_averages_softmax_outputs_of_the_same_masks():
+    # The same k masks (same seed): averaging probabilities differs from the softmax of averaged logits,
+    # and the average of probabilities is a distribution.
+    model = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), Dropout(0.5), nn.Linear(8, 3)).double()
+    x = torch.randn(5, 6, dtype=torch.float64)
+    probs = dropout_ensemble_mean(model, x, 9, seed=1, probabilities=True)
+    logits = dropout_ensemble_mean(model, x, 9, seed=1)
+    model.train()
+    generator_state = torch.get_rng_state()
+    torch.manual_seed(1)  # what the seeded call does, on a copy of the global generator
+    passes = [model(x) for _ in range(9)]
+    torch.set_rng_state(generator_state)
+    assert torch.allclose(logits, torch.stack(passes).mean(0))
+    assert torch.allclose(probs, torch.stack([torch.softmax(z, dim=1) for z in passes]).mean(0))
+    assert torch.allclose(probs.sum(dim=1), torch.ones(5, dtype=torch.float64))
+    assert not torch.allclose(probs, torch.softmax(logits, dim=1))

@@ -1,5 +1,6 @@
-"""Tests of dnncourse.regularization: penalties, early stopping, ridge and minimum-norm solutions."""
+"""Tests of dnncourse.regularization: penalties, early stopping, least squares, label smoothing, calibration."""
 
+import itertools
 import math
 from types import SimpleNamespace
 
@@ -13,12 +14,17 @@ from dnncourse.lab.models import mlp
 from dnncourse.lab.training import train
 from dnncourse.regularization import (
     EarlyStopping,
+    calibration_bins,
     elastic_net_penalty,
+    expected_calibration_error,
     l1_penalty,
     l2_penalty,
+    label_smoothing_cross_entropy,
+    min_l1_solution,
     min_norm_solution,
     penalized_parameters,
     ridge_solution,
+    smooth_labels,
 )
 
 # ----------------------------------------------------------------------------------------------- penalties
@@ -267,3 +273,163 @@ def test_least_squares_reject_bad_arguments():
         min_norm_solution(torch.ones(3), b)
     with pytest.raises(ValueError, match="b must have"):
         ridge_solution(A, torch.ones(4), 1.0)
+
+
+# ----------------------------------------------------------------------------------------------- minimum L1 norm
+
+
+def _basic_solutions(A: torch.Tensor, b: torch.Tensor):
+    """Every solution of A x = b supported on n columns that form an invertible matrix (the LP's vertices)."""
+    n, d = A.shape
+    for columns in itertools.combinations(range(d), n):
+        A_S = A[:, columns]
+        if abs(torch.linalg.det(A_S)) < 1e-9:
+            continue
+        x = torch.zeros(d, dtype=A.dtype)
+        x[list(columns)] = torch.linalg.solve(A_S, b)
+        yield x
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_min_l1_solution_is_the_best_basic_solution(seed):
+    # A linear program attains its minimum at a vertex; the vertices of {x : A x = b} in the (u, v)
+    # form are the basic solutions, so brute force over supports of size n is an independent reference.
+    generator = torch.Generator().manual_seed(seed)
+    A = torch.randn(3, 7, generator=generator, dtype=torch.float64)
+    b = torch.randn(3, generator=generator, dtype=torch.float64)
+    x = min_l1_solution(A, b)
+    best = min(v.abs().sum().item() for v in _basic_solutions(A, b))
+    assert torch.allclose(A @ x, b, atol=1e-9)
+    assert x.abs().sum().item() == pytest.approx(best, rel=1e-9)
+    assert int((x.abs() > 1e-9).sum()) <= 3
+
+
+def test_min_l1_solution_has_at_most_n_nonzeros_and_finds_a_very_sparse_solution():
+    generator = torch.Generator().manual_seed(0)
+    A = torch.randn(20, 60, generator=generator, dtype=torch.float64)
+    b = torch.randn(20, generator=generator, dtype=torch.float64)  # a dense right-hand side
+    x = min_l1_solution(A, b)
+    assert torch.allclose(A @ x, b, atol=1e-9)
+    assert int((x.abs() > 1e-9).sum()) <= 20
+    assert x.abs().sum() <= min_norm_solution(A, b).abs().sum() + 1e-9  # no exact fit has a smaller L1 norm
+    x0 = torch.zeros(60, dtype=torch.float64)
+    x0[[3, 41]] = torch.tensor([1.5, -0.7], dtype=torch.float64)  # 2 nonzeros: recovered exactly
+    assert torch.allclose(min_l1_solution(A, A @ x0), x0, atol=1e-9)
+
+
+def test_min_l1_solution_of_one_equation_in_the_plane():
+    # x1 + 2 x2 = 2: the diamond |x1| + |x2| = r first touches the line on the x2 axis, at (0, 1).
+    x = min_l1_solution(torch.tensor([[1.0, 2.0]]), torch.tensor([2.0]))
+    assert x.dtype == torch.float32 and torch.allclose(x, torch.tensor([0.0, 1.0]))
+
+
+def test_min_l1_solution_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="no solution"):
+        min_l1_solution(torch.tensor([[1.0, 1.0], [1.0, 1.0]]), torch.tensor([1.0, 2.0]))
+    with pytest.raises(ValueError, match="A must be"):
+        min_l1_solution(torch.ones(3), torch.ones(3))
+    with pytest.raises(ValueError, match="A must be"):
+        min_l1_solution(torch.ones(2, 3, dtype=torch.int64), torch.ones(2))
+    with pytest.raises(ValueError, match="b must have"):
+        min_l1_solution(torch.ones(2, 3), torch.ones(3))
+    with pytest.raises(ValueError, match="finite"):
+        min_l1_solution(torch.ones(2, 3), torch.tensor([1.0, math.nan]))
+
+
+# ----------------------------------------------------------------------------------------------- label smoothing
+
+
+def test_smooth_labels_are_distributions_with_the_stated_entries():
+    y = torch.tensor([0, 2, 1])
+    q = smooth_labels(y, 4, 0.2, dtype=torch.float64)
+    assert q.shape == (3, 4) and torch.allclose(q.sum(dim=1), torch.ones(3, dtype=torch.float64))
+    assert q[1, 2].item() == pytest.approx(1 - 0.2 + 0.05) and q[1, 0].item() == pytest.approx(0.05)
+    assert torch.equal(smooth_labels(y, 4, 0.0), F.one_hot(y, 4).float())
+
+
+@pytest.mark.parametrize("eps", [0.0, 0.1, 0.5, 1.0])
+def test_label_smoothing_cross_entropy_matches_pytorch_and_its_gradient_is_p_minus_q(eps):
+    generator = torch.Generator().manual_seed(0)
+    z = (3 * torch.randn(6, 5, generator=generator, dtype=torch.float64)).requires_grad_(True)
+    y = torch.randint(0, 5, (6,), generator=generator)
+    ours = label_smoothing_cross_entropy(z, y, eps)
+    theirs = F.cross_entropy(z, y, label_smoothing=eps)
+    assert torch.allclose(ours, theirs, rtol=1e-12, atol=0)
+    (grad,) = torch.autograd.grad(ours, z)
+    q = smooth_labels(y, 5, eps, dtype=torch.float64)
+    assert torch.allclose(grad, (torch.softmax(z, dim=1) - q) / 6, rtol=1e-10, atol=1e-14)
+
+
+def test_label_smoothing_has_a_finite_minimizer_at_the_predicted_logit_gap():
+    # Where the true logit exceeds the others by log(1 + K (1 - eps) / eps), softmax(z) = q: gradient 0.
+    K, eps = 10, 0.1
+    gap = math.log(1 + K * (1 - eps) / eps)
+    z = torch.zeros(1, K, dtype=torch.float64)
+    z[0, 3] = gap
+    z.requires_grad_(True)
+    (grad,) = torch.autograd.grad(label_smoothing_cross_entropy(z, torch.tensor([3]), eps), z)
+    assert grad.abs().max() < 1e-12
+
+
+def test_label_smoothing_rejects_bad_arguments():
+    z = torch.zeros(2, 3)
+    with pytest.raises(ValueError, match="eps must be"):
+        label_smoothing_cross_entropy(z, torch.tensor([0, 1]), 1.5)
+    with pytest.raises(ValueError, match="y must hold class labels in"):
+        label_smoothing_cross_entropy(z, torch.tensor([0, 3]), 0.1)
+    with pytest.raises(ValueError, match="y must have shape"):
+        label_smoothing_cross_entropy(z, torch.tensor([0]), 0.1)
+    with pytest.raises(ValueError, match="integer class labels"):
+        smooth_labels(torch.tensor([0.0, 1.0]), 3, 0.1)
+    with pytest.raises(ValueError, match="logits must be"):
+        label_smoothing_cross_entropy(torch.zeros(3), torch.tensor([0, 1, 2]), 0.1)
+
+
+# ----------------------------------------------------------------------------------------------- calibration
+
+
+def _ece_by_loops(probs, y, n_bins):
+    """A plain-Python reference: bin b holds confidences in (b / B, (b + 1) / B]."""
+    n, total = len(y), 0.0
+    for b in range(n_bins):
+        members = [i for i in range(n) if b / n_bins < probs[i].max() <= (b + 1) / n_bins]
+        if members:
+            confidence = sum(probs[i].max() for i in members) / len(members)
+            accuracy = sum(int(probs[i].argmax() == y[i]) for i in members) / len(members)
+            total += len(members) / n * abs(accuracy - confidence)
+    return total
+
+
+def test_expected_calibration_error_matches_a_loop_over_bins():
+    generator = torch.Generator().manual_seed(0)
+    probs = torch.softmax(2 * torch.randn(300, 4, generator=generator, dtype=torch.float64), dim=1)
+    y = torch.randint(0, 4, (300,), generator=generator)
+    for n_bins in (1, 5, 15):
+        expected = _ece_by_loops(probs.numpy(), y.numpy(), n_bins)
+        assert expected_calibration_error(probs, y, n_bins) == pytest.approx(expected, rel=1e-12)
+
+
+def test_calibration_bins_on_a_hand_example():
+    probs = torch.tensor([[0.9, 0.1], [0.8, 0.2], [0.3, 0.7], [0.5, 0.5]], dtype=torch.float64)
+    y = torch.tensor([0, 1, 1, 0])
+    confidence, accuracy, count = calibration_bins(probs, y, n_bins=2)
+    # Bin (0, 0.5] holds the tie (confidence 0.5, predicted class 0: right); bin (0.5, 1] the other three.
+    assert count.tolist() == [1.0, 3.0]
+    assert torch.allclose(confidence, torch.tensor([0.5, 0.8], dtype=torch.float64))
+    assert torch.allclose(accuracy, torch.tensor([1.0, 2 / 3], dtype=torch.float64))
+    assert expected_calibration_error(probs, y, 2) == pytest.approx(0.25 * 0.5 + 0.75 * (0.8 - 2 / 3))
+    empty = calibration_bins(probs, y, n_bins=10)[0]
+    assert torch.isnan(empty[0]) and not torch.isnan(empty[8])
+    # Always right with confidence 1: perfectly calibrated.
+    assert expected_calibration_error(torch.eye(3), torch.arange(3)) == 0.0
+
+
+def test_calibration_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="probabilities in"):
+        calibration_bins(torch.tensor([[2.0, -1.0]]), torch.tensor([0]))
+    with pytest.raises(ValueError, match="n_bins must be"):
+        expected_calibration_error(torch.eye(2), torch.tensor([0, 1]), 0)
+    with pytest.raises(ValueError, match="probs must be"):
+        expected_calibration_error(torch.zeros(0, 2), torch.tensor([], dtype=torch.int64))
+    with pytest.raises(ValueError, match="y must have shape"):
+        expected_calibration_error(torch.eye(2), torch.tensor([0]))
