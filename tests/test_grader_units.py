@@ -133,6 +133,60 @@ def test_ipython_syntax_is_translated_keeping_line_numbers(source, expected):
     assert program.translate_ipython(source) == expected
 
 
+@pytest.mark.parametrize(
+    "source, expected",
+    [
+        ("%%writefile helper.py\nx = 1\ny = 2", "open('helper.py', 'w', encoding='utf-8').write('x = 1\\ny = 2')\n\n"),
+        ('\n%%writefile -a "my file.py"\nx = 1', "\nopen('my file.py', 'a', encoding='utf-8').write('x = 1')\n"),
+        ("%%file f.py\nz = 3\n", "open('f.py', 'w', encoding='utf-8').write('z = 3\\n')\n\n"),
+        ("%%writefile\nx = 1", "None\n"),  # no file name: IPython prints its usage and writes nothing
+    ],
+)
+def test_writefile_writes_the_cell_into_the_scratch_folder(source, expected):
+    translated = program.translate_ipython(source)
+    assert translated == expected and translated.count("\n") == source.count("\n")
+
+
+def test_the_flag_follows_the_graded_function_not_every_name_of_a_cell_that_used_the_library():
+    exercises = [all_exercises()["softmax"]]
+
+    def flag(*sources: str) -> str | None:
+        cells = tuple(Cell(i + 1, "code", source) for i, source in enumerate(sources))
+        built = program.build_program(Notebook(cells, "getting_started"), exercises, frozenset())
+        return built.decided["softmax"].reason if "softmax" in built.decided else None
+
+    own = "# EXERCISE: softmax\ndef softmax(logits):\n    data = np.exp(logits)\n    return data / data.sum(1)"
+    edited_import_cell = "import numpy as np\nimport dnncourse\nfrom dnncourse.lab import data\nimport pandas as pd"
+    assert flag(edited_import_cell, own) is None  # np is NumPy; data is a local variable of the function
+    assert flag(own + "\nfrom dnncourse.metrics import softmax as ref\nprint(ref(np.eye(2)))") is None
+    helper = "def mine(z):\n    return metrics.softmax(z)"
+    chained = flag(
+        "from dnncourse import metrics", helper, "# EXERCISE: softmax\ndef softmax(logits):\n    return mine(logits)"
+    )
+    assert "cell 3 defines softmax with mine; cell 2 defines mine with metrics; cell 1 takes metrics" in chained
+    default = flag(
+        "from dnncourse import metrics",
+        "# EXERCISE: softmax\ndef softmax(logits, m=metrics):\n    return m.softmax(logits)",
+    )
+    assert "course library" in default
+    assert (
+        flag("from dnncourse.metrics import softmax", "def softmax(logits):\n    return logits", "# EXERCISE: softmax")
+        is None
+    )
+
+
+def test_a_nan_is_right_where_the_reference_gives_nan():
+    from dnncourse.exercises import Case, Exercise, evaluate_function
+
+    def undefined_at_zero(x):  # a reference whose answer has a NaN
+        return np.where(x == 0, np.nan, x)
+
+    demo = Exercise("nan_demo", "f", undefined_at_zero, 1, "demo", (Case({"x": np.array([2.0, 0.0])}),))
+    assert evaluate_function(demo, lambda x: x + np.where(x == 0, np.nan, 0.0)).status == "passed"
+    assert evaluate_function(demo, lambda x: x).status == "failed"  # a number where the reference has NaN
+    assert evaluate_function(demo, lambda x: x * np.nan).status == "failed"  # NaN where it has a number
+
+
 def test_check_is_rebound_to_a_function_that_does_nothing_under_any_name():
     cell = program.prepare_cell(3, "from dnncourse.exercises import check as chk, check\nchk('a', f)")
     assert cell.code.splitlines()[0] == f"chk = {program.CHECK}; check = {program.CHECK}"
@@ -189,6 +243,23 @@ def test_only_the_students_cells_and_every_exercise_cell_run_up_to_the_last_exer
     assert not built.needs_torch and built.decided == {}
     stub_only = program.build_program(Notebook(tuple(cells[:3]), "getting_started"), exercises, released)
     assert all(result.status == "not-attempted" for result in stub_only.decided.values())
+
+
+def test_the_chapters_imports_that_the_students_cells_use_run_first():
+    from dnncourse.grading.notebooks import released_code
+
+    chapter = "06_initialization"  # its import cell has `from torch import nn`
+    exercise = next(e for e in all_exercises().values() if e.chapter == chapter)
+    uses_nn = (
+        f"# EXERCISE: {exercise.id}\ndef {exercise.function}(*args, **kwargs):\n"
+        "    return nn.init.calculate_gain('relu')"
+    )
+    built = program.build_program(Notebook((Cell(1, "code", uses_nn),), chapter), [exercise], released_code(chapter))
+    assert built.preamble == ["from torch import nn"] and built.needs_torch
+    own_nn = Notebook((Cell(1, "code", "import torch.nn as nn"), Cell(2, "code", uses_nn)), chapter)
+    assert program.build_program(own_nn, [exercise], released_code(chapter)).preamble == []  # the student's own
+    library = program.chapter_imports(frozenset({"import dnncourse\nfrom dnncourse import viz\nimport numpy as np"}))
+    assert library == {"np": "import numpy as np"}  # never the course library
 
 
 def test_torch_is_imported_only_when_the_code_uses_it():
@@ -314,6 +385,21 @@ def test_the_seccomp_filter_allows_threads_and_refuses_processes():
     arm = seccomp.process_filter("aarch64")
     assert _run_filter(arm, 0xC00000B7, 220, 0x10000) == allow and _run_filter(arm, 0xC00000B7, 220, 0x11) == eperm
     assert seccomp.process_filter("riscv64") is None
+
+
+@pytest.mark.parametrize(
+    "machine, arch, calls",
+    [
+        # memfd_create, shmget, msgget, socket, socketpair (asm/unistd_64.h; asm-generic/unistd.h for aarch64)
+        ("x86_64", 0xC000003E, (319, 29, 68, 41, 53)),
+        ("aarch64", 0xC00000B7, (279, 194, 186, 198, 199)),
+    ],
+)
+def test_the_seccomp_filter_refuses_memory_the_address_space_limit_does_not_count(machine, arch, calls):
+    """Each of these held hundreds of megabytes of the host's memory, unmapped, in a loop (test_grader_redteam)."""
+    program = seccomp.process_filter(machine)
+    assert all(_run_filter(program, arch, call) == 0x50001 for call in calls)  # EPERM
+    assert _run_filter(program, arch, 9 if machine == "x86_64" else 222) == 0x7FFF0000  # mmap is allowed
 
 
 def test_the_interpreters_loader_is_found_and_symlinks_on_its_way_are_recreated(tmp_path):

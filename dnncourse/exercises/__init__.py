@@ -232,6 +232,17 @@ def _describe(value: Any) -> str:
     return f"array of shape {value.shape}{summary}"
 
 
+def _as_array(values: tuple) -> np.ndarray | None:
+    """Nested tuples of numbers (a returned list, after :func:`to_plain`) as one array; None if they are not one."""
+    if not values:
+        return None  # an empty list has no shape to compare; say what was expected
+    try:
+        array = np.asarray(values)
+    except (ValueError, TypeError):  # ragged
+        return None
+    return array if array.dtype.kind in "biufc" else None
+
+
 def _compare_values(expected: Any, got: Any, rtol: float, atol: float, where: str = "") -> str | None:
     if isinstance(expected, tuple):
         if not isinstance(got, tuple) or len(got) != len(expected):
@@ -245,13 +256,16 @@ def _compare_values(expected: Any, got: Any, rtol: float, atol: float, where: st
     label = f"output{where}"
     if expected is None or got is None:
         return None if expected is got else f"{label}: expected {_describe(expected)}, got {_describe(got)}"
-    if isinstance(got, tuple):
-        return f"{label}: expected one array, got a tuple of {len(got)}"
+    if isinstance(got, tuple):  # a list of numbers (or of lists) of the right shape is that array
+        array = _as_array(got)
+        if array is None or array.shape != expected.shape:
+            return f"{label}: expected one array, got a tuple of {len(got)} (a list of shape {expected.shape} would do)"
+        got = array
     if expected.shape != got.shape:
         return f"{label}: expected shape {expected.shape}, got shape {got.shape}"
     if not np.all(np.isfinite(got)) and np.all(np.isfinite(expected)):
         return f"{label}: contains NaN or infinity"
-    if np.allclose(got, expected, rtol=rtol, atol=atol):
+    if np.allclose(got, expected, rtol=rtol, atol=atol, equal_nan=True):  # NaN where the reference has NaN
         return None
     error = np.max(np.abs(got - expected) / np.maximum(np.abs(expected), atol)) if expected.size else 0.0
     return (

@@ -20,6 +20,7 @@ from typing import Any
 from dnncourse.exercises import Exercise, Outcome, all_exercises, plain_data, run_case
 from dnncourse.grading import layout, sandbox
 from dnncourse.grading.notebooks import find_submissions, read_file, read_notebook, released_code
+from dnncourse.grading.program import chapter_imports, imported_modules
 from dnncourse.grading.reports import Journal
 from dnncourse.grading.results import GradingError, Settings, SubmissionResult
 from dnncourse.grading.submission import Context, Interrupted, grade_submission, setup_imports, submission_seed
@@ -66,6 +67,8 @@ class Batch:
     def prepare(self, work: Path) -> None:
         """Everything that must work before any student is graded; ``GradingError`` otherwise."""
         settings = self.settings
+        if self.folder.exists() and not self.folder.is_dir():
+            raise GradingError(f"{self.folder} is a file, not the folder of the submitted notebooks")
         if not self.folder.is_dir():
             raise GradingError(f"no such folder: {self.folder}")
         self.notebooks = find_submissions(self.folder)
@@ -92,6 +95,12 @@ class Batch:
                 "no notebook records a chapter with exercises (metadata dnncourse.chapter, written by "
                 "`dnncourse release`): grade them with --chapter"
             )
+        others = sorted(name for name, chapter in recorded.items() if chapter and chapter != settings.chapter)
+        if settings.chapter and others:  # a mistyped --chapter grades a whole class as not attempted
+            self.warnings.append(
+                f"--chapter {settings.chapter}: {len(others)} of {len(recorded)} notebooks record another chapter "
+                f"(for example {others[0]}: {recorded[others[0]]}); they are graded as {settings.chapter}"
+            )
         if len(used) > 1:
             counts = ", ".join(f"{c} ({sum(r == c for r in recorded.values())})" for c in sorted(used))
             self.warnings.append(
@@ -110,7 +119,10 @@ class Batch:
         if not settings.sandbox:
             self.warnings.append("--no-sandbox: the submissions ran without isolation, as the grader's own user")
         setup = setup_imports([e for listed in self.chapters.values() for e in listed])
-        shown = layout.prepare(settings, work, tuple(module.split(".")[0] for module, _ in setup))
+        imports = {statement for code in released.values() for statement in chapter_imports(code).values()}
+        shown = layout.prepare(
+            settings, work, tuple(module.split(".")[0] for module, _ in setup), tuple(imported_modules(imports))
+        )
         sandbox.smoke_test(shown, settings, work, setup)
         self.context = Context(settings, shown, work, self.chapters, released, default)
 

@@ -16,12 +16,15 @@ Exit codes (the README documents the same):
 from __future__ import annotations
 
 import argparse
+import math
 import secrets
 import shutil
 import signal
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
@@ -69,8 +72,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def _settings(args: argparse.Namespace) -> Settings:
     for name in ("jobs", "timeout", "memory_mb"):
-        if getattr(args, name) <= 0:
-            raise GradingError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
+        value = getattr(args, name)
+        if not value > 0 or not math.isfinite(value):  # NaN and infinity too: a deadline must come
+            raise GradingError(f"--{name.replace('_', '-')} must be positive (and finite), got {value}")
+    if args.seed is not None and args.seed < 0:
+        raise GradingError(f"--seed must be a non-negative integer, got {args.seed}")
     return Settings(
         timeout=args.timeout,
         memory_mb=args.memory_mb,
@@ -84,8 +90,14 @@ def _settings(args: argparse.Namespace) -> Settings:
 def _resumed_settings(journal: Journal, folder: Path) -> Settings:
     if journal.header.get("folder") != str(folder.resolve()):
         raise GradingError(f"{journal.path} is the journal of a run over {journal.header.get('folder')}, not {folder}")
+    recorded = journal.header.get("settings")
+    if not isinstance(recorded, dict):
+        raise GradingError(f"{journal.path} is damaged (no settings): delete it to start over")
     known = {f.name for f in fields(Settings)}
-    return Settings(**{key: value for key, value in journal.header["settings"].items() if key in known})
+    try:
+        return Settings(**{key: value for key, value in recorded.items() if key in known})
+    except ValueError as error:
+        raise GradingError(f"{journal.path} is damaged ({error}): delete it to start over") from None
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:
@@ -158,6 +170,35 @@ def _grade(args: argparse.Namespace, work: Path) -> int:
             file=sys.stderr,
         )
         return 130
+    with _interrupts_deferred():  # both reports, or neither: Ctrl-C now waits until they are written
+        return _report(args, batch, results, journal, start)
+
+
+@contextmanager
+def _interrupts_deferred() -> Iterator[None]:
+    """Ctrl-C and SIGTERM received in the block take effect after it (they are noted, then acted on by exiting
+    normally: the block only writes files and prints). Python runs signal handlers in the main thread alone."""
+    if not _main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = {signum: signal.signal(signum, lambda signum, frame: received.append(signum)) for signum in _STOPS}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        if received:
+            print("(interrupted while the reports were written: they were finished first)", file=sys.stderr)
+
+
+_STOPS = (signal.SIGINT, signal.SIGTERM)
+
+
+def _report(args: argparse.Namespace, batch: Batch, results: list, journal: Journal, start: float) -> int:
+    """Write both reports, print the summary, and drop the journal unless some notebooks must be graded again."""
+    settings = batch.settings
+    csv_path, json_path, journal_path = report_paths(args.out, args.json)
     try:
         write_reports(csv_path, json_path, batch.columns, results, batch.report())
     except OSError as error:

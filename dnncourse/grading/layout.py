@@ -1,7 +1,9 @@
 """What a submission's sandbox shows: the interpreter, its libraries, NumPy and PyTorch, and nothing else.
 
-:func:`prepare` finds it once per grading run: a probe process imports NumPy, PyTorch and whatever the
-exercises' ``setup`` imports, and reports the files they loaded (``/proc/self/maps``, ``sys.modules``). The
+:func:`prepare` finds it once per grading run: a probe process imports NumPy, PyTorch, whatever the
+exercises' ``setup`` imports and, when they are installed, the tools students use in their own cells
+(:data:`CONVENIENCES`: matplotlib, IPython's ``display``, tqdm; none of them holds an answer), and reports
+the files they loaded (``/proc/self/maps``, ``sys.modules``). The
 sandbox then shows, read-only and at the same paths, the interpreter and its standard library (the
 interpreter's own ``site-packages`` hidden), the folders of the system libraries they load (with the
 symbolic links on the way to the dynamic loader recreated), and, under ``/opt/packages``, the
@@ -39,6 +41,8 @@ BWRAP_MISSING = (
 )
 INSIDE_GRADER = "/opt/grader"  # runner.py and answers.py, read-only
 INSIDE_PACKAGES = "/opt/packages"  # NumPy, PyTorch and what they need
+# Shown when installed, so that an honest notebook's plotting or progress-bar line does not fail its exercise.
+CONVENIENCES = ("matplotlib", "IPython", "tqdm")
 _RUNNER_FILES = (
     Path(__file__).with_name("runner.py"),
     Path(__file__).resolve().parents[1] / "exercises" / "answers.py",
@@ -48,6 +52,13 @@ import importlib, json, os, sys, sysconfig
 before = set(sys.modules)
 for name in json.loads(sys.argv[1]):
     importlib.import_module(name)
+shown = []
+for name in json.loads(sys.argv[2]):
+    try:
+        importlib.import_module(name)
+        shown.append(name)
+    except Exception:
+        pass
 import torch
 torch.ones(2, 2) @ torch.ones(2, 2)
 modules = sorted({getattr(m, "__file__", None) or "" for n, m in list(sys.modules.items()) if n not in before} - {""})
@@ -59,7 +70,8 @@ with open("/proc/self/maps") as handle:
             maps.add(fields[5].strip().removesuffix(" (deleted)"))
 sites = [p for p in sys.path if os.path.basename(p) in ("site-packages", "dist-packages")]
 print(json.dumps({"executable": os.path.realpath(sys.executable), "prefix": sys.base_prefix,
-                  "stdlib": sysconfig.get_path("stdlib"), "modules": modules, "maps": sorted(maps), "sites": sites}))
+                  "stdlib": sysconfig.get_path("stdlib"), "modules": modules, "maps": sorted(maps), "sites": sites,
+                  "shown": shown}))
 """
 
 
@@ -141,15 +153,16 @@ def _distribution_entries(modules: list[str]) -> list[str]:
     return entries
 
 
-def _probe(settings: Settings, modules: list[str]) -> dict[str, Any]:
-    """What importing ``modules`` (NumPy, PyTorch, ...) loads, found by doing it once in this interpreter."""
+def _probe(settings: Settings, modules: list[str], work: Path, optional: tuple[str, ...]) -> dict[str, Any]:
+    """What importing ``modules`` (NumPy, PyTorch, ...) and the ``optional`` ones that are installed loads,
+    found by doing it once in this interpreter (``shown``: the optional modules it could import)."""
     try:
         done = subprocess.run(
-            [sys.executable, "-I", "-c", _PROBE, json.dumps(modules)],
+            [sys.executable, "-I", "-c", _PROBE, json.dumps(modules), json.dumps(optional)],
             capture_output=True,
             text=True,
             timeout=settings.startup_timeout,
-            env={"PATH": os.defpath, "OMP_NUM_THREADS": "1"},
+            env={"PATH": os.defpath, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg", "MPLCONFIGDIR": str(work)},
         )
     except subprocess.TimeoutExpired:
         raise GradingError(f"importing NumPy and PyTorch took more than {settings.startup_timeout:g} s") from None
@@ -169,8 +182,12 @@ def _bwrap_version(bwrap: str) -> str:
         return "bubblewrap"
 
 
-def prepare(settings: Settings, work: Path, modules: tuple[str, ...] = ("numpy", "torch")) -> Layout:
-    """The layout of this run's sandboxes, which show ``modules`` and what they need (the exercises' imports).
+def prepare(
+    settings: Settings, work: Path, modules: tuple[str, ...] = ("numpy", "torch"), optional: tuple[str, ...] = ()
+) -> Layout:
+    """The layout of this run's sandboxes, which show ``modules`` and what they need (the exercises' imports),
+    and, if they can be imported here, the :data:`CONVENIENCES` and the ``optional`` modules (the chapters'
+    own imports).
 
     ``GradingError`` if bubblewrap is missing and a sandbox is wanted, or if the modules cannot be imported.
     """
@@ -182,7 +199,8 @@ def prepare(settings: Settings, work: Path, modules: tuple[str, ...] = ("numpy",
     grader.mkdir()
     for source in _RUNNER_FILES:
         shutil.copyfile(source, grader / source.name)
-    probe = _probe(settings, modules)
+    probe = _probe(settings, modules, work, tuple(sorted({*CONVENIENCES, *optional} - {"dnncourse"})))
+    modules = sorted({*modules, *probe["shown"]})
     sites = [os.path.realpath(site) for site in probe["sites"]]
     if not settings.sandbox:
         return Layout(probe["executable"], str(grader), tuple(sites))

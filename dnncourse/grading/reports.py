@@ -12,13 +12,14 @@
 from __future__ import annotations
 
 import csv
+import fcntl
 import io
 import json
 import os
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from dnncourse.grading.results import GradingError, SubmissionResult
 
@@ -73,17 +74,37 @@ def atomic_write(path: Path, text: str) -> None:
 
 
 class Journal:
-    """One JSON line per graded notebook, appended as each is done; the first line holds the run's settings."""
+    """One JSON line per graded notebook, appended as each is done; the first line holds the run's settings.
 
-    def __init__(self, path: Path, header: dict[str, Any], entries: dict[str, dict[str, Any]]):
-        self.path, self.header, self.entries = path, header, entries
+    A journal is held under an exclusive lock (``flock``) while a run writes it, so a second ``dnncourse
+    grade`` on the same reports stops at once instead of grading the same notebooks into the same files.
+    """
+
+    def __init__(self, path: Path, header: dict[str, Any], entries: dict[str, dict[str, Any]], handle: TextIO):
+        self.path, self.header, self.entries, self.handle = path, header, entries, handle
         self.lock = threading.Lock()
-        self.handle = open(path, "a", encoding="utf-8")
 
     @staticmethod
-    def check_absent(path: Path) -> None:
-        """``GradingError`` if an interrupted run left a journal there (its results must not be lost)."""
+    def _lock(handle: TextIO, path: Path) -> None:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            raise GradingError(
+                f"another `dnncourse grade` is writing these reports now (its journal {path} is in use): "
+                "let it finish, or stop it and continue with --resume"
+            ) from None
+
+    @classmethod
+    def check_absent(cls, path: Path) -> None:
+        """``GradingError`` if a journal is there: a run in progress, or one that was interrupted (its results
+        must not be lost)."""
         if path.exists():
+            try:
+                with open(path, encoding="utf-8") as handle:
+                    cls._lock(handle, path)  # released when the file is closed
+            except OSError:
+                pass
             raise GradingError(
                 f"an interrupted run left {path}: continue it with --resume, or delete that file to start over"
             )
@@ -91,32 +112,50 @@ class Journal:
     @classmethod
     def create(cls, path: Path, header: dict[str, Any]) -> Journal:
         cls.check_absent(path)
-        atomic_write(path, json.dumps({"kind": JOURNAL_KIND, **header}) + "\n")
-        return cls(path, header, {})
+        try:  # O_EXCL: a journal that appeared since the check is never overwritten
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o666)
+        except FileExistsError:
+            cls.check_absent(path)
+            raise
+        handle = os.fdopen(descriptor, "a", encoding="utf-8")
+        cls._lock(handle, path)
+        handle.write(json.dumps({"kind": JOURNAL_KIND, **header}) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+        return cls(path, header, {}, handle)
 
     @classmethod
     def resume(cls, path: Path) -> Journal:
-        """The journal of an interrupted run (a last line cut short by a crash is ignored)."""
+        """The journal of an interrupted run (a last line cut short by a crash, or a damaged one, is ignored)."""
         try:
-            lines = path.read_text(encoding="utf-8").splitlines()
+            handle = open(path, "r+", encoding="utf-8")
         except FileNotFoundError:
             raise GradingError(f"nothing to resume: {path} does not exist") from None
+        except OSError as error:
+            raise GradingError(f"cannot read {path}: {error}") from None
+        cls._lock(handle, path)
+        try:
+            lines = handle.read().splitlines()
+            handle.seek(0, os.SEEK_END)  # new lines are appended
         except (OSError, UnicodeDecodeError) as error:
+            handle.close()
             raise GradingError(f"cannot read {path}: {error}") from None
         try:
             header = json.loads(lines[0])
             if header.pop("kind") != JOURNAL_KIND:
                 raise ValueError
         except (IndexError, ValueError, KeyError, AttributeError):
+            handle.close()
             raise GradingError(f"{path} is not a journal of `dnncourse grade`") from None
         entries = {}
         for line in lines[1:]:
             try:
                 entry = json.loads(line)
+                SubmissionResult.from_dict(entry["result"])  # a damaged line is graded again, not trusted
                 entries[entry["result"]["file"]] = entry
-            except (ValueError, KeyError, TypeError):
+            except (ValueError, KeyError, TypeError, AttributeError):
                 continue
-        return cls(path, header, entries)
+        return cls(path, header, entries, handle)
 
     def add(self, result: SubmissionResult, digest: str | None) -> None:
         line = json.dumps({"digest": digest, "result": result.to_dict()}) + "\n"

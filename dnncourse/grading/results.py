@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -28,6 +29,43 @@ class Settings:
     scratch_mb: int = 64  # size of the submission's private scratch folder (a tmpfs), in MB
     startup_timeout: float = 60.0  # seconds for the sandbox to start Python and import NumPy/PyTorch
     max_notebook_mb: int = 64  # larger notebook files are an error row, not read
+    # The grader analyses the student's code in its own process (IPython's translation, syntax trees): more
+    # code than this in the cells a student added or changed is an error row (a chapter: ~40 kB, ~1000 lines).
+    max_code_kb: int = 1000
+    max_code_lines: int = 20_000  # lines and semicolons, at least one per cell
+
+    def __post_init__(self) -> None:
+        """``ValueError`` naming the setting that is not of its type or range (a journal is a file one can edit)."""
+        for name, kind in _SETTING_KINDS.items():
+            value = getattr(self, name)
+            if kind == "positive number":
+                good = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < math.inf
+            elif kind == "positive integer":
+                good = isinstance(value, int) and not isinstance(value, bool) and value > 0
+            elif kind == "non-negative integer":
+                good = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+            elif kind == "text or none":
+                good = value is None or isinstance(value, str)
+            else:
+                good = isinstance(value, bool)
+            if not good:
+                raise ValueError(f"the setting {name} must be a {kind}, got {value!r}")
+
+
+_SETTING_KINDS = {
+    "timeout": "positive number",
+    "memory_mb": "positive integer",
+    "seed": "non-negative integer",
+    "chapter": "text or none",
+    "book": "text or none",
+    "sandbox": "true or false",
+    "file_mb": "positive integer",
+    "scratch_mb": "positive integer",
+    "startup_timeout": "positive number",
+    "max_notebook_mb": "positive integer",
+    "max_code_kb": "positive integer",
+    "max_code_lines": "positive integer",
+}
 
 
 @dataclass
@@ -44,7 +82,16 @@ class ExerciseResult:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ExerciseResult:
-        return cls(**{name: data[name] for name in cls.__dataclass_fields__ if name in data})
+        """From :func:`dataclasses.asdict`'s dictionary (a journal line); ``ValueError`` if it is malformed."""
+        result = cls(**{name: data[name] for name in cls.__dataclass_fields__ if name in data})
+        numbers = (result.points, result.max_points, *([] if result.value is None else [result.value]))
+        if not all(_is_number(x) for x in numbers) or result.status not in STATUSES:
+            raise ValueError(f"malformed exercise result: {str(data)[:200]}")
+        if not isinstance(result.reason, str) or not all(
+            _is_number(x) and x == int(x) for x in (result.cases_passed, result.cases_total)
+        ):
+            raise ValueError(f"malformed exercise result: {str(data)[:200]}")
+        return result
 
 
 @dataclass
@@ -77,12 +124,26 @@ class SubmissionResult:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SubmissionResult:
-        return cls(
-            file=data["file"],
-            seed=data["seed"],
-            chapter=data.get("chapter"),
-            exercises={key: ExerciseResult.from_dict(value) for key, value in data["exercises"].items()},
-            notes=list(data.get("notes", [])),
-            problem=data.get("problem"),
-            max_points=data.get("max_points", 0.0),
-        )
+        """From :meth:`to_dict`'s dictionary (a journal line); ``ValueError`` if it is malformed."""
+        try:
+            result = cls(
+                file=data["file"],
+                seed=data["seed"],
+                chapter=data.get("chapter"),
+                exercises={str(key): ExerciseResult.from_dict(value) for key, value in data["exercises"].items()},
+                notes=list(data.get("notes", [])),
+                problem=data.get("problem"),
+                max_points=data.get("max_points", 0.0),
+            )
+        except (KeyError, TypeError, AttributeError) as error:
+            raise ValueError(f"malformed result: {type(error).__name__}: {error}") from None
+        texts = (result.file, *result.notes, *(x for x in (result.chapter, result.problem) if x is not None))
+        if not all(isinstance(x, str) for x in texts) or not _is_number(result.max_points):
+            raise ValueError(f"malformed result of {str(result.file)[:100]}")
+        if not isinstance(result.seed, int) or isinstance(result.seed, bool):
+            raise ValueError(f"malformed result of {result.file}: seed {result.seed!r}")
+        return result
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

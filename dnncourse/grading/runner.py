@@ -6,9 +6,13 @@ and starts ``python -I -S -B runner.py --job DIR --answers DIR --commands FD --m
 imports only the standard library, NumPy (PyTorch when the submission needs it) and ``answers``: the
 ``dnncourse`` package is not visible in the sandbox, so the reference implementations cannot be called.
 
-Before any student code runs it sets its resource limits (memory, file size, CPU time, core dumps;
-processes too when sandboxed) and reads every input. Then it obeys the grader's commands, one JSON
-line each on the command pipe, and reports on the message pipe:
+Before any student code runs it sets its resource limits (memory, file size, open files, CPU time,
+core dumps; processes too when sandboxed), reads every input and opens every answers file (a cell
+that leaks file descriptors cannot keep the answers from being written). Then it obeys the grader's
+commands, one JSON line each on the command pipe, and reports on the message pipe:
+
+The namespace starts with what the exercises' ``setup`` imports, a do-nothing ``check``, Jupyter's
+``display``, and the chapter's import statements whose names the student's cells use (``preamble``).
 
 * ``{"run": [positions], "seq": n}``: run these cells, in order, in the one namespace; each cell is
   announced (``{"cell": position}``), a cell that raises is reported (``{"failed": position, "error":
@@ -39,6 +43,7 @@ from typing import Any
 __all__ = ["main"]
 
 OUTPUT_CAP = 200_000  # characters of the submission's printed output passed on per stream
+OPEN_FILES = 1024  # file descriptors the submission may hold (the usual default of a Jupyter kernel)
 
 
 class _CappedText(io.TextIOBase):
@@ -108,13 +113,25 @@ class Runner:
         self.inputs_folder, self.answers_folder = folders
         self.messages = messages
         self.write = os.write  # kept before any student code can replace it
-        # Every input is read before any student code runs (it might delete or change files).
+        # Every input is read before any student code runs (it might delete or change files), and every
+        # answers file of this session is opened (it might use up its file descriptors).
         self.inputs = {slot: [self._load(case) for case in spec["cases"]] for slot, spec in job["exercises"].items()}
+        self.outputs: dict[str, int] = {}
+        for slot, spec in job["exercises"].items():
+            path = os.path.join(self.answers_folder, spec["answers"])
+            if os.path.exists(path):  # the answers of this session's exercises (earlier ones were graded before)
+                self.outputs[slot] = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
         self.namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
         noop = lambda *args, **kwargs: None  # noqa: E731 - check(...) does nothing in the grader
         self.namespace["check"] = self.namespace[job["check_name"]] = noop
+        self.namespace["display"] = _display  # a built-in name in Jupyter
         for module, name in job["setup"]:
             self.namespace[name] = __import__(module, fromlist=["_"])
+        for statement in job.get("preamble", []):  # the chapter's imports that the student's cells use
+            try:
+                exec(compile(statement, "<the chapter's imports>", "exec", dont_inherit=True), self.namespace)
+            except Exception:  # not in the sandbox: the cell that needs it says so (NameError)
+                pass
 
     def _load(self, case: dict[str, Any]) -> dict[str, Any]:
         inputs: dict[str, Any] = dict(case["scalars"])
@@ -131,7 +148,8 @@ class Runner:
         cell = self.job["cells"][position]
         self.send({"cell": position})
         try:
-            exec(compile(cell["code"], f"<cell {cell['number']}>", "exec"), self.namespace)
+            # dont_inherit: the student's code does not get this file's `from __future__` imports
+            exec(compile(cell["code"], f"<cell {cell['number']}>", "exec", dont_inherit=True), self.namespace)
         except BaseException as error:
             self.send({"failed": position, "error": _describe(error)})
             return error
@@ -159,7 +177,7 @@ class Runner:
                 status["cell_error"] = _describe(error)
             self.send({"cases": slot})
             self._call(fn, spec, self.inputs[slot], status, collected)
-        self._save(os.path.join(self.answers_folder, spec["answers"]), status, collected)
+        self._save(self.outputs[slot], status, collected)
 
     def _call(self, fn: Any, spec: dict[str, Any], cases: list, status: dict, collected: dict) -> None:
         for k, inputs in enumerate(cases):
@@ -181,7 +199,7 @@ class Runner:
                 if isinstance(error, (SystemExit, KeyboardInterrupt)):
                     return
 
-    def _save(self, path: str, status: dict[str, Any], collected: dict[int, tuple[str, Any]]) -> None:
+    def _save(self, descriptor: int, status: dict[str, Any], collected: dict[int, tuple[str, Any]]) -> None:
         try:
             data = self.answers.answers_archive(status, collected)
         except BaseException as error:
@@ -189,14 +207,24 @@ class Runner:
                 {"status": "error", "reason": f"the answers could not be saved: {_describe(error)}"}, {}
             )
         try:
-            with open(path, "r+b") as handle:
-                handle.truncate(0)
-                handle.write(data)
+            _write_all(descriptor, data)
         except OSError as error:
-            with open(path, "r+b") as handle:
-                handle.truncate(0)
-                reason = f"the answers could not be written ({error.strerror}; larger than the file size limit?)"
-                handle.write(self.answers.answers_archive({"status": "error", "reason": reason}, {}))
+            reason = f"the answers could not be written ({error.strerror}; larger than the file size limit?)"
+            _write_all(descriptor, self.answers.answers_archive({"status": "error", "reason": reason}, {}))
+
+
+def _write_all(descriptor: int, data: bytes) -> None:
+    """Make ``data`` the whole content of the open file ``descriptor``."""
+    os.ftruncate(descriptor, 0)
+    view, offset = memoryview(data), 0
+    while offset < len(view):
+        offset += os.pwrite(descriptor, view[offset:], offset)
+
+
+def _display(*objects: Any, **options: Any) -> None:
+    """Jupyter's built-in ``display``, as text (the grader shows no rich output)."""
+    for item in objects:
+        print(repr(item))
 
 
 def _arguments(argv: list[str]) -> argparse.Namespace:
@@ -217,10 +245,13 @@ def main(argv: list[str]) -> int:
     _set_limit(resource.RLIMIT_CORE, 0)
     _set_limit(resource.RLIMIT_FSIZE, limits["file_mb"] * 2**20)
     _set_limit(resource.RLIMIT_CPU, limits["cpu_seconds"])
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    _set_limit(resource.RLIMIT_NOFILE, OPEN_FILES if hard == resource.RLIM_INFINITY else min(OPEN_FILES, hard))
     if limits.get("processes"):
         _set_limit(resource.RLIMIT_NPROC, limits["processes"])
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # an over-long write fails instead of killing the process
     sys.path[:0] = [os.path.dirname(os.path.abspath(__file__)), *args.path]
+    sys.path.append("")  # the working folder (the scratch folder), as in Jupyter: %%writefile modules import
     import numpy  # noqa: F401 - before the memory limit, like PyTorch
 
     if job["needs_torch"]:

@@ -15,7 +15,8 @@ Isolation is the operating system's job. Each submission runs in ``bwrap`` with
 
 The runner (:mod:`dnncourse.grading.runner`) and the answer encoding it needs are bind-mounted read-only.
 The grader talks to it through two pipes (commands in, messages out) and owns every deadline: nothing the
-submission writes can move one. :class:`Session` starts the process, sends commands, waits for their
+submission writes (or leaves unread: a command waits for room in the pipe until its deadline, never
+longer) can move one. :class:`Session` starts the process, sends commands, waits for their
 answers until a deadline, and kills the whole sandbox when one passes.
 
 ``--no-sandbox`` runs the same runner as a plain process (same limits and deadlines, no isolation).
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import selectors
 import signal
 import subprocess
@@ -47,7 +49,9 @@ _ENVIRONMENT = {
     "MKL_NUM_THREADS": "1",
     "OPENBLAS_NUM_THREADS": "1",
     "PYTHONHASHSEED": "0",
+    "MPLBACKEND": "Agg",  # matplotlib draws into memory: plt.show() in a student's cell does nothing
 }
+_SHM_BYTES = 2**20  # /dev/shm: enough for a few POSIX semaphores, too small to hold data
 
 
 class Session:
@@ -106,6 +110,7 @@ class Session:
             for fd in child_fds:
                 os.close(fd)
         os.set_blocking(self.messages, False)
+        os.set_blocking(self.commands, False)  # a runner that stops reading cannot block the grader
         os.set_blocking(self.process.stdout.fileno(), False)
         self.selector = selectors.DefaultSelector()
         self.selector.register(self.messages, selectors.EVENT_READ, "messages")
@@ -145,11 +150,15 @@ class Session:
         for target, path in layout.symlinks:
             argv += ["--symlink", target, path]
         argv += ["--ro-bind", layout.grader, INSIDE_GRADER, "--proc", "/proc", "--dev", "/dev"]
+        # The folders bwrap creates (/, /dev, /opt, ...) live in a tmpfs of no fixed size, in the host's memory
+        # and outside the address-space limit: read-only, so that files cannot fill the machine's memory.
+        # Writable are only /tmp and /dev/shm (POSIX semaphores), each a tmpfs of a fixed size.
+        argv += ["--size", str(_SHM_BYTES), "--tmpfs", "/dev/shm", "--remount-ro", "/dev"]
         argv += ["--size", str(settings.scratch_mb * 2**20), "--tmpfs", "/tmp"]
         argv += ["--ro-bind", str(job), "/job", "--ro-bind", str(answers), "/answers"]
         for name in answer_files:
             argv += ["--bind", str(answers / name), f"/answers/{name}"]
-        argv += ["--chdir", "/tmp", "--clearenv"]
+        argv += ["--remount-ro", "/", "--chdir", "/tmp", "--clearenv"]
         for name, value in _ENVIRONMENT.items():
             argv += ["--setenv", name, value]
         if layout.seccomp is not None:
@@ -218,12 +227,22 @@ class Session:
             self.failed[message["failed"]] = str(message.get("error", ""))[:500]
         return message.get(wanted) == value
 
-    def _send(self, command: dict[str, Any]) -> bool:
-        try:
-            os.write(self.commands, (json.dumps(command) + "\n").encode())
-            return True
-        except OSError:
-            return False
+    def _send(self, command: dict[str, Any], deadline: float) -> str:
+        """Write one command line before the deadline: "ok", "timeout" (no room in the pipe) or "died"."""
+        data = memoryview((json.dumps(command) + "\n").encode())
+        while data:
+            try:
+                data = data[os.write(self.commands, data) :]
+                continue
+            except BlockingIOError:
+                pass
+            except OSError:
+                return "died"
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return "timeout"
+            select.select([], [self.commands], [], min(remaining, 0.5))
+        return "ok"
 
     def ready(self, timeout: float) -> str:
         """Wait for the runner to have imported its modules and read its inputs."""
@@ -231,11 +250,11 @@ class Session:
 
     def request(self, command: dict[str, Any], timeout: float) -> str:
         """Send a command and wait for it to be done: "ok", "timeout" or "died". The clock starts now."""
+        deadline = time.monotonic() + timeout
         self.sequence += 1
         self.position, self.in_cases = None, False
-        if not self._send({**command, "seq": self.sequence}):
-            return "died"
-        return self._pump(time.monotonic() + timeout, "done", self.sequence)
+        state = self._send({**command, "seq": self.sequence}, deadline)
+        return self._pump(deadline, "done", self.sequence) if state == "ok" else state
 
     def terminate(self) -> None:
         """Kill the sandbox and everything in it (its PID namespace dies with it); safe from another thread."""
@@ -258,7 +277,7 @@ class Session:
     def finish(self, grace: float = 5.0) -> int | None:
         """Ask the runner to stop; kill it if it has not within ``grace`` seconds. Its exit status."""
         if not self.ended:
-            self._send({"exit": True})
+            self._send({"exit": True}, time.monotonic() + grace)
             try:
                 self.process.wait(grace)
             except subprocess.TimeoutExpired:

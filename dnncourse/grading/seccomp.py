@@ -1,10 +1,17 @@
-"""A seccomp filter that lets a submission start threads but no processes.
+"""A seccomp filter that lets a submission start threads but no processes, nor hold memory outside its limit.
 
 ``RLIMIT_NPROC`` limits processes per user, and the kernel does not apply it to a sandbox started by
 root (its user maps to root outside). So the sandbox forbids new processes outright: ``fork``,
 ``vfork`` and ``clone`` without ``CLONE_THREAD`` fail with ``EPERM``, and ``clone3`` (whose flags a
 filter cannot read) fails with ``ENOSYS``, which makes the C library fall back to ``clone`` for threads.
 Threads stay allowed (PyTorch and NumPy may use them); their number is bounded by the memory limit.
+
+The memory limit (``RLIMIT_AS``) counts what a process maps, and some kernel objects hold memory that
+is never mapped: a ``memfd_create`` file, a System V shared-memory segment (``shmget``) or message queue
+(``msgget``), and the buffers of sockets (a pair of Unix sockets queues megabytes: a few hundred pairs
+held 4 GB on the development machine). A loop that fills one after another would hold the host's memory
+without bound, so these calls fail with ``EPERM``: the sandbox has no network to use a socket for, and
+NumPy and PyTorch do not need them on a CPU.
 System calls of another architecture (32-bit calls on a 64-bit kernel) are refused.
 
 The filter is a classic BPF program (``struct sock_filter`` entries) that ``bwrap --seccomp FD`` loads.
@@ -32,10 +39,12 @@ _ERRNO = 0x00050000
 _NR, _ARCH, _ARG0 = 0, 4, 16
 _CLONE_THREAD = 0x00010000
 
-# (audit architecture, clone, clone3, fork-like calls that always create a process)
+# (audit architecture, clone, clone3, calls refused: those that always create a process, and those that hold
+# memory outside the address-space limit)
 _ARCHITECTURES = {
-    "x86_64": (0xC000003E, 56, 435, (57, 58)),  # fork, vfork
-    "aarch64": (0xC00000B7, 220, 435, ()),
+    # fork, vfork; memfd_create, shmget, msgget, socket, socketpair
+    "x86_64": (0xC000003E, 56, 435, (57, 58, 319, 29, 68, 41, 53)),
+    "aarch64": (0xC00000B7, 220, 435, (279, 194, 186, 198, 199)),  # memfd_create, shmget, msgget, socket, socketpair
 }
 _X32_BIT = 0x40000000  # x86_64 system calls of the x32 ABI have this bit set
 
@@ -49,7 +58,7 @@ def process_filter(machine: str | None = None) -> bytes | None:
     machine = machine or platform.machine()
     if machine not in _ARCHITECTURES:
         return None
-    arch, clone, clone3, forks = _ARCHITECTURES[machine]
+    arch, clone, clone3, refused = _ARCHITECTURES[machine]
     deny = _ERRNO | errno.EPERM
     # Built back to front would need jump offsets counted by hand; instead each check jumps to one of the
     # three return instructions at the end, whose positions are known once the body is laid out.
@@ -60,7 +69,7 @@ def process_filter(machine: str | None = None) -> bytes | None:
     ]
     if machine == "x86_64":
         body.append((_JUMP_AT_LEAST, _X32_BIT, "deny", 0))
-    body += [(_JUMP_EQUAL, number, "deny", 0) for number in forks]
+    body += [(_JUMP_EQUAL, number, "deny", 0) for number in refused]
     body += [
         (_JUMP_EQUAL, clone3, "enosys", 0),
         (_JUMP_EQUAL, clone, 0, "allow"),

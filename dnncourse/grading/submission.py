@@ -116,7 +116,9 @@ def grade_submission(path: bytes | str, name: str, context: Context) -> Submissi
     if notebook is None:
         result.exercises = {e.id: ExerciseResult(0.0, e.points, "error", error) for e in exercises}
         return result
-    program = build_program(notebook, exercises, context.released[chapter])
+    program = build_program(
+        notebook, exercises, context.released[chapter], settings.max_code_kb, settings.max_code_lines
+    )
     result.notes += program.notes
     graded = _Driver(program, result.seed, context, notebook, chapter).run() if program.steps else {}
     if any(r.reason.startswith("grader error") for r in graded.values()):
@@ -194,6 +196,7 @@ class _Driver:
             "needs_torch": self.program.needs_torch,
             "setup": setup_imports([step.exercise for step in self.steps], self.program.needs_torch),
             "check_name": CHECK,
+            "preamble": self.program.preamble,
             "cells": [{"number": cell.number, "code": cell.code} for cell in self.program.cells],
             "exercises": exercises,
         }
@@ -230,6 +233,8 @@ class _Driver:
         session = sandbox.start(self.context.layout, self.job, answers, files, self.settings)
         with self.context.lock:
             self.context.active.add(session)
+            if self.context.stop.is_set():  # Ctrl-C came while it started, after kill_all had run
+                session.terminate()
         done: list[int] = []
         try:
             if session.ready(self.settings.startup_timeout) != "ok":
