@@ -1,4 +1,4 @@
-"""The ``dnncourse`` command: ``execute``, ``release`` and ``grade`` (see the README)."""
+"""The ``dnncourse`` command: ``execute``, ``release``, ``grade`` and ``gradescope`` (see the README)."""
 
 from __future__ import annotations
 
@@ -83,6 +83,10 @@ def main(argv: list[str] | None = None) -> int:
         from dnncourse.grading import main as grade_main
 
         return grade_main(argv[1:])
+    if argv[:1] == ["gradescope"]:
+        from dnncourse.grading.gradescope import main as gradescope_main
+
+        return gradescope_main(argv[1:])
     parser = argparse.ArgumentParser(prog="dnncourse", description="Maintain and grade the dnncourse book.")
     commands = parser.add_subparsers(dest="command", required=True)
     execute = commands.add_parser(
@@ -100,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     release.set_defaults(run=_release)
     commands.add_parser("grade", help="grade a folder of submitted notebooks (dnncourse grade --help)")
+    commands.add_parser("gradescope", help="build a chapter's Gradescope autograder zip (dnncourse gradescope --help)")
     args = parser.parse_args(argv)
     return args.run(args)
 

@@ -55,6 +55,7 @@ __all__ = [
     "plain_data",
     "evaluate_function",
     "score",
+    "describe",
 ]
 
 EXERCISE_MARKER = re.compile(r"^#\s*EXERCISE:\s*(?P<id>[A-Za-z0-9_.-]+)\s*$")
@@ -218,10 +219,17 @@ def run_case(exercise: Exercise, fn: Callable[..., Any], case: Case) -> Any:
 _SHOWN_IN_FULL = 24  # arrays with at most this many values are printed whole in a failure message
 
 
-def _describe(value: Any) -> str:
-    """An input or answer as a student needs to see it: short arrays in full, long ones summarized."""
+def describe(value: Any) -> str:
+    """An input or answer as a student needs to see it: short arrays in full, long ones summarized.
+
+    A tuple (several outputs) is described item by item; at most 2000 characters in all.
+    """
+    if isinstance(value, tuple):
+        text = "(" + ", ".join(describe(item) for item in value[:10]) + (", ...)" if len(value) > 10 else ")")
+        return text if len(text) <= 2000 else text[:2000] + "..."
     if not isinstance(value, np.ndarray):
-        return repr(value)
+        text = repr(value)
+        return text if len(text) <= 2000 else text[:2000] + "..."
     if value.size <= _SHOWN_IN_FULL:
         return np.array2string(value, precision=6, separator=", ")
     summary = ""
@@ -255,7 +263,7 @@ def _compare_values(expected: Any, got: Any, rtol: float, atol: float, where: st
         return None
     label = f"output{where}"
     if expected is None or got is None:
-        return None if expected is got else f"{label}: expected {_describe(expected)}, got {_describe(got)}"
+        return None if expected is got else f"{label}: expected {describe(expected)}, got {describe(got)}"
     if isinstance(got, tuple):  # a list of numbers (or of lists) of the right shape is that array
         array = _as_array(got)
         if array is None or array.shape != expected.shape:
@@ -269,7 +277,7 @@ def _compare_values(expected: Any, got: Any, rtol: float, atol: float, where: st
         return None
     error = np.max(np.abs(got - expected) / np.maximum(np.abs(expected), atol)) if expected.size else 0.0
     return (
-        f"{label}: expected {_describe(expected)}, got {_describe(got)} "
+        f"{label}: expected {describe(expected)}, got {describe(got)} "
         f"(largest relative error {float(error):.3g}, tolerance {rtol:g})"
     )
 
@@ -286,7 +294,7 @@ def compare(exercise: Exercise, case: Case, answer: Any) -> str | None:
 
 
 def _describe_case(case: Case) -> str:
-    shown = ", ".join(f"{name}={_describe(np.asarray(v))}" for name, v in case.inputs.items())
+    shown = ", ".join(f"{name}={describe(np.asarray(v))}" for name, v in case.inputs.items())
     return f"{case.label}: {shown}" if case.label else shown
 
 

@@ -12,7 +12,13 @@ One module per job:
 * :mod:`~dnncourse.grading.submission`: one notebook, step by step, with the grader's deadlines;
 * :mod:`~dnncourse.grading.batch`: a folder of notebooks, in parallel, with the journal;
 * :mod:`~dnncourse.grading.reports`: ``grades.csv``, ``grades.json`` and the journal, written atomically;
-* :mod:`~dnncourse.grading.command`: the command line and its exit codes.
+* :mod:`~dnncourse.grading.outputs`: what a run writes besides: each student's feedback
+  (:mod:`~dnncourse.grading.feedback`), the roster (:mod:`~dnncourse.grading.roster`), the gradebook
+  imports of Canvas and Moodle (:mod:`~dnncourse.grading.exports`) and the class's statistics
+  (:mod:`~dnncourse.grading.statistics`);
+* :mod:`~dnncourse.grading.command`: the command line and its exit codes;
+* :mod:`~dnncourse.grading.gradescope`: the Gradescope autograder's zip, and :mod:`~dnncourse.grading.autograder`
+  its run on one submission (:mod:`~dnncourse.grading.confine`: the seccomp filter without bubblewrap).
 """
 
 from __future__ import annotations

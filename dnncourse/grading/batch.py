@@ -116,7 +116,7 @@ class Batch:
                     f"the reference answer of {exercise_id} earns only {achieved['fraction']:.0%} of its points: "
                     f"{achieved['reason']}"
                 )
-        if not settings.sandbox:
+        if not settings.sandbox and settings.run_as is None:
             self.warnings.append("--no-sandbox: the submissions ran without isolation, as the grader's own user")
         setup = setup_imports([e for listed in self.chapters.values() for e in listed])
         imports = {statement for code in released.values() for statement in chapter_imports(code).values()}
@@ -202,11 +202,17 @@ class Batch:
         return {
             "run_seed": self.settings.seed,
             "settings": asdict(self.settings),
-            "sandbox": layout.version if layout.bwrap else "none (--no-sandbox: submissions ran without isolation)",
+            "sandbox": layout.version if layout.bwrap else _isolation_without_bwrap(self.settings),
             "warnings": self.warnings,
             "chapters": {chapter: round(sum(e.points for e in listed), 2) for chapter, listed in self.chapters.items()},
             "exercises": exercises,
         }
+
+
+def _isolation_without_bwrap(settings: Settings) -> str:
+    if settings.run_as is not None:
+        return f"unprivileged user {settings.run_as} (no bubblewrap: weaker isolation, see the README)"
+    return "none (--no-sandbox: submissions ran without isolation)"
 
 
 class _NoBar:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import math
 import secrets
+import shlex
 import shutil
 import signal
 import sys
@@ -30,8 +31,10 @@ from pathlib import Path
 from typing import Any
 
 from dnncourse.grading.batch import Batch
+from dnncourse.grading.outputs import Outputs
 from dnncourse.grading.reports import Journal, report_paths, write_reports
 from dnncourse.grading.results import STATUSES, GradingError, Settings
+from dnncourse.grading.statistics import class_statistics
 
 __all__ = ["main"]
 
@@ -64,6 +67,17 @@ def _parser() -> argparse.ArgumentParser:
         "--no-sandbox",
         action="store_true",
         help="run submissions without bubblewrap (unsafe: only for notebooks you trust)",
+    )
+    parser.add_argument(
+        "--feedback", type=Path, default=None, help="folder for each student's feedback (HTML and Markdown)"
+    )
+    parser.add_argument(
+        "--roster", type=Path, default=None, help="CSV of the students: id, name, email, file (a name or pattern)"
+    )
+    parser.add_argument("--canvas", type=Path, default=None, help="also write the grades for Canvas's import (CSV)")
+    parser.add_argument("--moodle", type=Path, default=None, help="also write the grades for Moodle's import (CSV)")
+    parser.add_argument(
+        "--assignment", default=None, help="the assignment's name in feedback and gradebooks (default: the chapter)"
     )
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run (its settings are kept)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -148,6 +162,8 @@ def _grade(args: argparse.Namespace, work: Path) -> int:
             )
         batch = Batch(args.submissions, settings, jobs=args.jobs, progress=not args.quiet)
         batch.prepare(work)
+        outputs = Outputs(json_path, args.feedback, args.roster, args.canvas, args.moodle, args.assignment)
+        outputs.check([name for name, _ in batch.notebooks], list(batch.chapters), [csv_path, json_path])
         if journal is None:
             header = {"folder": str(args.submissions.resolve()), "settings": asdict(settings)}
             journal = Journal.create(journal_path, header)
@@ -156,7 +172,7 @@ def _grade(args: argparse.Namespace, work: Path) -> int:
         if journal is not None:
             journal.close()
         return 2
-    for warning in batch.warnings:
+    for warning in batch.warnings + outputs.warnings():
         print(f"warning: {warning}", file=sys.stderr)
     try:
         results = batch.grade(journal)
@@ -166,12 +182,12 @@ def _grade(args: argparse.Namespace, work: Path) -> int:
         print(
             f"\ninterrupted: {graded} of {len(batch.notebooks)} notebooks graded; "
             f"their results are kept in {journal_path}.\n"
-            f"Continue with: dnncourse grade {args.submissions} --out {csv_path} --json {json_path} --resume",
+            f"Continue with: {_again(args)}",
             file=sys.stderr,
         )
         return 130
     with _interrupts_deferred():  # both reports, or neither: Ctrl-C now waits until they are written
-        return _report(args, batch, results, journal, start)
+        return _report(args, batch, outputs, results, journal, start)
 
 
 @contextmanager
@@ -195,12 +211,28 @@ def _interrupts_deferred() -> Iterator[None]:
 _STOPS = (signal.SIGINT, signal.SIGTERM)
 
 
-def _report(args: argparse.Namespace, batch: Batch, results: list, journal: Journal, start: float) -> int:
-    """Write both reports, print the summary, and drop the journal unless some notebooks must be graded again."""
+def _again(args: argparse.Namespace) -> str:
+    """The command that continues this run (the same reports and outputs, ``--resume``)."""
+    words = ["dnncourse grade", shlex.quote(str(args.submissions))]
+    for option in ("out", "json", "feedback", "roster", "canvas", "moodle", "assignment", "jobs"):
+        value = getattr(args, option)
+        if value is not None:
+            words += [f"--{option}", shlex.quote(str(value))]
+    return " ".join(words + ["--resume"])
+
+
+def _report(
+    args: argparse.Namespace, batch: Batch, outputs: Outputs, results: list, journal: Journal, start: float
+) -> int:
+    """Write the reports and the other outputs, print the summary, and drop the journal unless some notebooks
+    must be graded again."""
     settings = batch.settings
     csv_path, json_path, journal_path = report_paths(args.out, args.json)
+    statistics = class_statistics(results, batch.columns)
     try:
-        write_reports(csv_path, json_path, batch.columns, results, batch.report())
+        report = {**batch.report(), "assignment": outputs.assignment, "statistics": statistics}
+        write_reports(csv_path, json_path, batch.columns, results, report, outputs.matching)
+        lines = outputs.write(results, statistics)
     except OSError as error:
         journal.close()
         print(
@@ -219,7 +251,11 @@ def _report(args: argparse.Namespace, batch: Batch, results: list, journal: Jour
         f"graded {len(results)} notebooks x {exercises} exercises in {time.monotonic() - start:.1f} s "
         f"(seed {settings.seed}): {summary}"
     )
+    for line in lines:
+        print(line)
     print(f"wrote {csv_path} and {json_path}")
+    for written in outputs.written:
+        print(f"wrote {written}")
     troubled = [result for result in results if result.problem]
     if troubled:
         journal.close()
@@ -228,8 +264,7 @@ def _report(args: argparse.Namespace, batch: Batch, results: list, journal: Jour
         for result in troubled[:5]:
             print(f"  {result.file}: {result.problem}", file=sys.stderr)
         print(
-            "Their rows are not the students' grades. Fix the cause, then grade the rest again with: "
-            f"dnncourse grade {args.submissions} --out {csv_path} --json {json_path} --resume",
+            "Their rows are not the students' grades. Fix the cause, then grade the rest again with: " + _again(args),
             file=sys.stderr,
         )
         return 1

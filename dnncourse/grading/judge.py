@@ -13,15 +13,18 @@ the comparisons made here.
 from __future__ import annotations
 
 import os
+import re
 import threading
 from typing import Any
 
-from dnncourse.exercises import Case, Exercise, compare, points_earned, score
+import numpy as np
+
+from dnncourse.exercises import Case, Exercise, compare, describe, points_earned, run_case, score
 from dnncourse.exercises.answers import read_answers
 from dnncourse.grading.notebooks import read_file
 from dnncourse.grading.results import ExerciseResult
 
-__all__ = ["read_answers_file", "judge"]
+__all__ = ["read_answers_file", "judge", "case_name", "error_kind"]
 
 _SCORING = threading.Lock()  # outcomes are scored one at a time (see the module's docstring)
 
@@ -41,32 +44,90 @@ def _text(value: Any, limit: int = 500) -> str:
     return str(value)[:limit]
 
 
+_RELATIVE_ERROR = re.compile(r"\((?P<text>largest relative error [^()]*)\)$")
+_SEED = re.compile(r"\s*\(seed \d+\)")
+_EXCEPTION = re.compile(r"^(?P<name>[A-Za-z_][\w.]*?(?:Error|Exception|Exit|Interrupt|Warning))\b")
+
+
+def case_name(case: Case, k: int) -> str:
+    """The case's name as the student's feedback shows it: its label, without the seed it was drawn with."""
+    return _SEED.sub("", case.label) or f"case {k + 1}"
+
+
+def error_kind(error: str) -> str:
+    """A failure in a few words (what the statistics count): ``raised ValueError``, ``ran out of memory``..."""
+    match = _EXCEPTION.match(error)
+    if match:
+        return f"raised {match['name']}"
+    if error.startswith(("ran out of memory", "called sys.exit")):
+        return error.split(" (")[0]
+    return "error"
+
+
+def _mismatch_kind(message: str) -> str:
+    if "expected shape" in message:
+        return "wrong shape"
+    if "NaN or infinity" in message:
+        return "NaN or infinity"
+    if "expected a tuple" in message or "expected one array" in message:
+        return "wrong number of outputs"
+    if "could not be compared" in message:
+        return "answer of the wrong type"
+    return "wrong values"
+
+
+def _inputs(case: Case) -> dict[str, str]:
+    return {name: describe(np.asarray(value)) for name, value in case.inputs.items()}
+
+
 def judge(
     exercise: Exercise, cases: list[Case], status: dict[str, Any], answers: dict[int, Any], seed: int
 ) -> ExerciseResult:
-    """The grade of one exercise from what its runner reported and answered."""
+    """The grade of one exercise from what its runner reported and answered (with the student's feedback)."""
     state, reason, total = _text(status.get("status")), _text(status.get("reason", "")), len(cases)
     errors = status.get("case_errors") if isinstance(status.get("case_errors"), dict) else {}
+    tracebacks = status.get("tracebacks") if isinstance(status.get("tracebacks"), dict) else {}
+    cell_traceback = _text(status.get("cell_traceback") or "", 3000)
     if state == "not-attempted":
-        return ExerciseResult(0.0, exercise.points, "not-attempted", reason or "not attempted", 0, total)
+        result = ExerciseResult(0.0, exercise.points, "not-attempted", reason or "not attempted", 0, total)
+        result.details = {"kind": "not attempted"}
+        return result
     if state != "ran":
-        return ExerciseResult(0.0, exercise.points, "error", reason or "error", 0, total)
+        result = ExerciseResult(0.0, exercise.points, "error", reason or "error", 0, total)
+        defined = "does not define a function" not in reason
+        result.details = {
+            "kind": error_kind(reason.removeprefix("running the exercise cell: "))
+            if defined
+            else "function not defined"
+        }
+        if cell_traceback:
+            result.details["traceback"] = cell_traceback
+        return result
     if exercise.outcome is not None:
-        result = _judge_outcome(exercise, errors, answers, seed)
+        result = _judge_outcome(exercise, errors, tracebacks, answers, seed)
     else:
-        result = _judge_cases(exercise, cases, errors, answers)
+        result = _judge_cases(exercise, cases, errors, tracebacks, answers)
     if result.status != "passed" and status.get("cell_error"):
         result.reason += f" (the exercise cell also raised {_text(status['cell_error'], 300)})"
+        result.details["cell_error"] = _text(status["cell_error"], 300)
+        if cell_traceback and "traceback" not in result.details:
+            result.details["traceback"] = cell_traceback
     return result
 
 
-def _judge_outcome(exercise: Exercise, errors: dict, answers: dict[int, Any], seed: int) -> ExerciseResult:
+def _judge_outcome(
+    exercise: Exercise, errors: dict, tracebacks: dict, answers: dict[int, Any], seed: int
+) -> ExerciseResult:
     if 0 not in answers:
         message = _text(errors.get("0", "no answer"), 300)
-        return ExerciseResult(0.0, exercise.points, "error", f"the function raised {message}", 0, 1)
+        result = ExerciseResult(0.0, exercise.points, "error", f"the function raised {message}", 0, 1)
+        result.details = {"kind": error_kind(message), "error": message}
+        if tracebacks.get("0"):
+            result.details["traceback"] = _text(tracebacks["0"], 3000)
+        return result
     with _SCORING:
         verdict = score(exercise, answers[0], seed)
-    return ExerciseResult(
+    result = ExerciseResult(
         points_earned(exercise.points, verdict.fraction),
         exercise.points,
         verdict.status,
@@ -75,15 +136,28 @@ def _judge_outcome(exercise: Exercise, errors: dict, answers: dict[int, Any], se
         1,
         verdict.value,
     )
+    result.details = {"message": result.reason, "got": describe(answers[0])}
+    if verdict.status != "passed":
+        result.details["kind"] = "target not reached" if verdict.fraction else "no points for this answer"
+    return result
 
 
-def _judge_cases(exercise: Exercise, cases: list[Case], errors: dict, answers: dict[int, Any]) -> ExerciseResult:
+def _judge_cases(
+    exercise: Exercise, cases: list[Case], errors: dict, tracebacks: dict, answers: dict[int, Any]
+) -> ExerciseResult:
     total = len(cases)
     passed, answered, failures = 0, 0, []
+    details: dict[str, Any] = {}
     for k, case in enumerate(cases):
         label = case.label or f"case {k + 1}"
         if k not in answers:
-            failures.append(f"{label}: {_text(errors.get(str(k), 'no answer'), 300)}")
+            error = _text(errors.get(str(k), "no answer"), 300)
+            failures.append(f"{label}: {error}")
+            if not details:
+                details = {"kind": error_kind(error), "case": case_name(case, k), "inputs": _inputs(case)}
+                details["error"] = error
+                if tracebacks.get(str(k)):
+                    details["traceback"] = _text(tracebacks[str(k)], 3000)
             continue
         answered += 1
         try:
@@ -92,20 +166,24 @@ def _judge_cases(exercise: Exercise, cases: list[Case], errors: dict, answers: d
             message = f"the answer could not be compared ({type(error).__name__}: {_text(error, 200)})"
         if message is None:
             passed += 1
-        else:
-            failures.append(f"{label}: {message}")
+            continue
+        failures.append(f"{label}: {message}")
+        if not details:
+            details = {"kind": _mismatch_kind(message), "case": case_name(case, k), "inputs": _inputs(case)}
+            if exercise.property_check is None:
+                details["expected"] = describe(run_case(exercise, exercise.reference, case))
+            details["got"] = describe(answers[k])
+            error = _RELATIVE_ERROR.search(message)  # the values are shown above: only how far they are
+            details["message"] = error["text"] if error and "expected" in details else message
     if passed == total:
         return ExerciseResult(
             float(exercise.points), exercise.points, "passed", f"all {total} cases passed", passed, total
         )
     if answered == 0 and errors:
-        return ExerciseResult(0.0, exercise.points, "error", f"raised on every case; {failures[0]}", 0, total)
-    points = points_earned(exercise.points, passed / total)
-    return ExerciseResult(
-        points,
-        exercise.points,
-        "failed",
-        f"{passed} of {total} cases passed; first failure: {failures[0]}",
-        passed,
-        total,
-    )
+        result = ExerciseResult(0.0, exercise.points, "error", f"raised on every case; {failures[0]}", 0, total)
+    else:
+        points = points_earned(exercise.points, passed / total)
+        reason = f"{passed} of {total} cases passed; first failure: {failures[0]}"
+        result = ExerciseResult(points, exercise.points, "failed", reason, passed, total)
+    result.details = details
+    return result

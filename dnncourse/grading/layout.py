@@ -11,7 +11,9 @@ site-packages entries of those packages' distributions and of every distribution
 ``dnncourse``, not its editable-install finder, not the other site-packages entries, not the repository.
 
 The result is a :class:`Layout`, which :mod:`dnncourse.grading.sandbox` turns into a ``bwrap`` command
-line. Without a sandbox (``--no-sandbox``) the layout only says where the interpreter and packages are.
+line. Without a sandbox (``--no-sandbox``) the layout only says where the interpreter and packages are; as another
+user (``Settings.run_as``, the Gradescope autograder's fallback) it also opens the runner's files to that user and
+carries the seccomp filter.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ INSIDE_PACKAGES = "/opt/packages"  # NumPy, PyTorch and what they need
 CONVENIENCES = ("matplotlib", "IPython", "tqdm")
 _RUNNER_FILES = (
     Path(__file__).with_name("runner.py"),
+    Path(__file__).with_name("confine.py"),  # the seccomp filter without bubblewrap (Settings.run_as)
     Path(__file__).resolve().parents[1] / "exercises" / "answers.py",
 )
 _PROBE = r"""
@@ -182,6 +185,15 @@ def _bwrap_version(bwrap: str) -> str:
         return "bubblewrap"
 
 
+def _open_to_runner(work: Path, grader: Path) -> None:
+    """Without a sandbox, as another user (``Settings.run_as``): that user may pass through ``work`` (not list
+    it) and read the runner's files; each submission's folders are handed to it by :mod:`~.sandbox`."""
+    work.chmod(0o711)
+    grader.chmod(0o755)
+    for path in grader.iterdir():
+        path.chmod(0o644)
+
+
 def prepare(
     settings: Settings, work: Path, modules: tuple[str, ...] = ("numpy", "torch"), optional: tuple[str, ...] = ()
 ) -> Layout:
@@ -202,6 +214,9 @@ def prepare(
     probe = _probe(settings, modules, work, tuple(sorted({*CONVENIENCES, *optional} - {"dnncourse"})))
     modules = sorted({*modules, *probe["shown"]})
     sites = [os.path.realpath(site) for site in probe["sites"]]
+    if not settings.sandbox and settings.run_as is not None:
+        _open_to_runner(work, grader)
+        return Layout(probe["executable"], str(grader), tuple(sites), seccomp=process_filter())
     if not settings.sandbox:
         return Layout(probe["executable"], str(grader), tuple(sites))
     python, stdlib = probe["executable"], os.path.realpath(probe["stdlib"])

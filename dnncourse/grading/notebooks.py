@@ -30,6 +30,7 @@ __all__ = [
     "find_submissions",
     "normalized",
     "released_code",
+    "repository_roots",
 ]
 
 _CHAPTER = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
@@ -175,7 +176,8 @@ def normalized(source: str) -> str:
     return "\n".join(line.rstrip() for line in source.strip("\n").splitlines()).strip("\n")
 
 
-def _repository_roots() -> list[Path]:
+def repository_roots() -> list[Path]:
+    """Where a repository checkout may be: above the installed package, the working folder and its parents."""
     import dnncourse
 
     roots = [Path(dnncourse.__file__).resolve().parents[1], Path.cwd().resolve()]
@@ -190,7 +192,7 @@ def released_code(chapter: str, book: Path | None = None) -> frozenset[str]:
     (``book/<chapter>.ipynb``; or generated from ``book/solutions/<chapter>.ipynb`` by the release step).
     ``GradingError`` if there is none: the grader cannot tell the student's cells from the chapter's.
     """
-    places = [Path(book)] if book is not None else [root / "book" for root in _repository_roots()]
+    places = [Path(book)] if book is not None else [root / "book" for root in repository_roots()]
     for place in places:
         path = place / f"{chapter}.ipynb"
         if path.is_file():

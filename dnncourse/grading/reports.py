@@ -22,18 +22,15 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from dnncourse.grading.results import GradingError, SubmissionResult
+from dnncourse.grading.roster import Matching
 
-__all__ = ["report_paths", "Journal", "write_reports", "atomic_write"]
+__all__ = ["report_paths", "check_folder", "check_writable", "Journal", "write_reports", "atomic_write", "csv_cell"]
 
 JOURNAL_KIND = "dnncourse-grades-journal"
 
 
-def _check_writable(path: Path, option: str, suffix: str) -> Path:
-    if path.suffix.lower() != suffix:
-        raise GradingError(f"{option} must name a {suffix} file, got {str(path)!r}")
-    if path.is_dir():
-        raise GradingError(f"{option} names a folder, not a file: {path}")
-    folder = path.parent
+def check_folder(folder: Path, option: str) -> None:
+    """Create ``folder`` if needed and write a file in it; ``GradingError`` naming ``option`` if that fails."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
         descriptor, probe = tempfile.mkstemp(dir=folder, prefix=".dnncourse-write-test-")
@@ -41,6 +38,16 @@ def _check_writable(path: Path, option: str, suffix: str) -> Path:
         os.unlink(probe)
     except OSError as error:
         raise GradingError(f"{option}: cannot write in {folder} ({error.strerror or error})") from None
+
+
+def check_writable(path: Path, option: str, suffix: str) -> Path:
+    """``path``, a file that ``option`` names, checked: the right suffix, not a folder, replaceable."""
+    if path.suffix.lower() != suffix:
+        raise GradingError(f"{option} must name a {suffix} file, got {str(path)!r}")
+    if path.is_dir():
+        raise GradingError(f"{option} names a folder, not a file: {path}")
+    folder = path.parent
+    check_folder(folder, option)
     if path.exists() and not os.access(path, os.W_OK) and not os.access(folder, os.W_OK):
         raise GradingError(f"{option}: {path} cannot be replaced")
     return path
@@ -48,20 +55,20 @@ def _check_writable(path: Path, option: str, suffix: str) -> Path:
 
 def report_paths(out: Path, json_path: Path | None) -> tuple[Path, Path, Path]:
     """``(csv, json, journal)`` paths, checked; ``GradingError`` naming the option that is wrong."""
-    csv_path = _check_writable(Path(out), "--out", ".csv")
-    json_path = _check_writable(Path(json_path) if json_path else csv_path.with_suffix(".json"), "--json", ".json")
+    csv_path = check_writable(Path(out), "--out", ".csv")
+    json_path = check_writable(Path(json_path) if json_path else csv_path.with_suffix(".json"), "--json", ".json")
     journal = json_path.with_name(json_path.stem + ".partial.jsonl")
     if csv_path.resolve() == json_path.resolve():
         raise GradingError(f"--out and --json name the same file: {csv_path}")
     return csv_path, json_path, journal
 
 
-def atomic_write(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
+def atomic_write(path: Path, content: str | bytes) -> None:
+    """Write ``content`` (text as UTF-8) to ``path`` through a temporary file in the same folder and ``os.replace``."""
     descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(content.encode("utf-8") if isinstance(content, str) else content)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, path)
@@ -173,21 +180,49 @@ class Journal:
         self.path.unlink(missing_ok=True)
 
 
-def _cell(text: str) -> str:
+def csv_cell(text: str) -> str:
     """A CSV cell a spreadsheet shows as text (a file name starting with = must not become a formula)."""
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def write_reports(
-    csv_path: Path, json_path: Path, columns: list[str], results: list[SubmissionResult], report: dict[str, Any]
+    csv_path: Path,
+    json_path: Path,
+    columns: list[str],
+    results: list[SubmissionResult],
+    report: dict[str, Any],
+    matching: Matching | None = None,
 ) -> None:
-    """``grades.csv`` (file, points per exercise, total, max) and ``grades.json`` (everything), atomically."""
+    """``grades.csv`` (file, points per exercise, total, max) and ``grades.json`` (everything), atomically.
+
+    With a roster (``matching``), both say whose each notebook is, and list the roster's students without
+    a notebook (in the CSV: a row without a file or points) and the notebooks without a student.
+    """
+    students = matching.students if matching else {}
+    identity = ["student_id", "name", "email"] if matching else []
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(["file", *columns, "total", "max"])
+    writer.writerow(["file", *identity, *columns, "total", "max"])
     for result in results:
         points = [f"{result.exercises[c].points:g}" if c in result.exercises else "" for c in columns]
-        writer.writerow([_cell(result.file), *points, f"{result.total:g}", f"{result.max_points:g}"])
-    document = {**report, "submissions": [result.to_dict() for result in results]}
+        student = students.get(result.file)
+        who = [student.id, student.name, student.email] if student else ["", "", ""]
+        row = [result.file, *(who if matching else []), *points, f"{result.total:g}", f"{result.max_points:g}"]
+        writer.writerow([csv_cell(cell) for cell in row])
+    for student in matching.missing if matching else []:
+        row = ["", student.id, student.name, student.email, *[""] * len(columns), "", ""]
+        writer.writerow([csv_cell(cell) for cell in row])
+    submissions = []
+    for result in results:
+        entry = result.to_dict()
+        if matching:
+            entry["student"] = students[result.file].to_dict() if result.file in students else None
+        submissions.append(entry)
+    document = {**report, "submissions": submissions}
+    if matching:
+        document["roster"] = {
+            "missing": [student.to_dict() for student in matching.missing],
+            "unmatched": matching.unmatched,
+        }
     atomic_write(json_path, json.dumps(document, indent=2) + "\n")
     atomic_write(csv_path, buffer.getvalue())

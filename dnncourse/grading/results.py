@@ -33,6 +33,9 @@ class Settings:
     # code than this in the cells a student added or changed is an error row (a chapter: ~40 kB, ~1000 lines).
     max_code_kb: int = 1000
     max_code_lines: int = 20_000  # lines and semicolons, at least one per cell
+    # Without bubblewrap (sandbox False), run submissions as this unprivileged user (the grader being root):
+    # the weaker isolation of the Gradescope autograder where user namespaces are unavailable.
+    run_as: str | None = None
 
     def __post_init__(self) -> None:
         """``ValueError`` naming the setting that is not of its type or range (a journal is a file one can edit)."""
@@ -65,6 +68,7 @@ _SETTING_KINDS = {
     "max_notebook_mb": "positive integer",
     "max_code_kb": "positive integer",
     "max_code_lines": "positive integer",
+    "run_as": "text or none",
 }
 
 
@@ -79,6 +83,11 @@ class ExerciseResult:
     cases_passed: int = 0
     cases_total: int = 0
     value: float | None = None  # what an exercise graded by outcome measured (e.g. an accuracy)
+    # What the student's feedback shows (:mod:`dnncourse.grading.feedback`), all text: ``kind`` (the failure
+    # in a few words, counted by the statistics), ``case`` (the first failed case's name, never its seed),
+    # ``inputs`` (name -> value shown), ``expected``, ``got``, ``message``, ``error`` and ``traceback``
+    # (the lines of the student's own code only).
+    details: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ExerciseResult:
@@ -91,6 +100,8 @@ class ExerciseResult:
             _is_number(x) and x == int(x) for x in (result.cases_passed, result.cases_total)
         ):
             raise ValueError(f"malformed exercise result: {str(data)[:200]}")
+        if not _is_details(result.details):
+            raise ValueError(f"malformed details of an exercise result: {str(result.details)[:200]}")
         return result
 
 
@@ -143,6 +154,20 @@ class SubmissionResult:
         if not isinstance(result.seed, int) or isinstance(result.seed, bool):
             raise ValueError(f"malformed result of {result.file}: seed {result.seed!r}")
         return result
+
+
+def _is_details(details: Any) -> bool:
+    """A dictionary of texts, whose ``inputs`` (if any) is a dictionary of texts."""
+    if not isinstance(details, dict):
+        return False
+    for key, value in details.items():
+        if key == "inputs":
+            texts = isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
+            if not texts:
+                return False
+        elif not isinstance(key, str) or not isinstance(value, str):
+            return False
+    return True
 
 
 def _is_number(value: Any) -> bool:

@@ -33,6 +33,7 @@ import argparse
 import builtins
 import io
 import json
+import linecache
 import os
 import resource
 import signal
@@ -102,6 +103,28 @@ def _describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {message}{where}"
 
 
+_TRACEBACK_FRAMES = 6  # the student's feedback shows the last frames of their own code
+_TRACEBACK_CHARS = 2000
+
+
+def _student_traceback(error: BaseException) -> str:
+    """The end of the traceback, showing only the frames of the student's cells (never the runner's)."""
+    frames = [frame for frame in traceback.extract_tb(error.__traceback__) if frame.filename.startswith("<cell ")]
+    lines = []
+    for frame in frames[-_TRACEBACK_FRAMES:]:
+        lines.append(f"  {frame.filename[1:-1]}, line {frame.lineno}, in {frame.name}")
+        if frame.line:
+            lines.append(f"    {frame.line.strip()[:200]}")
+    if isinstance(error, SyntaxError) and str(error.filename).startswith("<cell "):
+        lines.append(f"  {error.filename[1:-1]}, line {error.lineno}")
+        if error.text:
+            lines.append(f"    {error.text.strip()[:200]}")
+    message = str(error) if not isinstance(error, SyntaxError) else error.msg
+    lines.append(f"{type(error).__name__}: {message[:500]}".rstrip(": "))
+    text = "\n".join(lines)
+    return text if len(text) <= _TRACEBACK_CHARS else "...\n" + text[-_TRACEBACK_CHARS:]
+
+
 class Runner:
     """The namespace of one submission and the commands that run its cells and exercises."""
 
@@ -147,9 +170,11 @@ class Runner:
         """Run one cell in the namespace; the exception it raised, if any (reported to the grader)."""
         cell = self.job["cells"][position]
         self.send({"cell": position})
+        name = f"<cell {cell['number']}>"
+        linecache.cache[name] = (len(cell["code"]), None, cell["code"].splitlines(True), name)  # for tracebacks
         try:
             # dont_inherit: the student's code does not get this file's `from __future__` imports
-            exec(compile(cell["code"], f"<cell {cell['number']}>", "exec", dont_inherit=True), self.namespace)
+            exec(compile(cell["code"], name, "exec", dont_inherit=True), self.namespace)
         except BaseException as error:
             self.send({"failed": position, "error": _describe(error)})
             return error
@@ -166,6 +191,8 @@ class Runner:
             status.update(status="not-attempted", reason="the exercise cell raises NotImplementedError")
         elif not callable(fn):
             cell = f"cell {self.job['cells'][position]['number']}"
+            if error is not None:
+                status["cell_traceback"] = _student_traceback(error)
             status.update(
                 status="error",
                 reason=f"running the exercise cell: {_describe(error)}"
@@ -175,6 +202,7 @@ class Runner:
         else:
             if error is not None:
                 status["cell_error"] = _describe(error)
+                status["cell_traceback"] = _student_traceback(error)
             self.send({"cases": slot})
             self._call(fn, spec, self.inputs[slot], status, collected)
         self._save(self.outputs[slot], status, collected)
@@ -196,6 +224,7 @@ class Runner:
                 return
             except BaseException as error:
                 status["case_errors"][str(k)] = _describe(error)
+                status.setdefault("tracebacks", {})[str(k)] = _student_traceback(error)
                 if isinstance(error, (SystemExit, KeyboardInterrupt)):
                     return
 

@@ -20,12 +20,17 @@ longer) can move one. :class:`Session` starts the process, sends commands, waits
 answers until a deadline, and kills the whole sandbox when one passes.
 
 ``--no-sandbox`` runs the same runner as a plain process (same limits and deadlines, no isolation).
+With ``Settings.run_as`` (the Gradescope autograder, where user namespaces may be unavailable and the
+grader is root) that plain process runs as an unprivileged user, without supplementary groups, under the
+same seccomp filter (applied by :mod:`dnncourse.grading.confine`): it reads its job and writes only its
+scratch folder and its answers files; the grader's files are not open to it (see the README).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import pwd
 import select
 import selectors
 import signal
@@ -58,6 +63,8 @@ class Session:
     """One runner process (in its sandbox): commands in, messages out, deadlines kept by the caller's clock."""
 
     def __init__(self, layout: Layout, job: Path, answers: Path, answer_files: list[str], settings: Settings):
+        user = None if layout.bwrap is not None or settings.run_as is None else settings.run_as
+        ids = _hand_over(user, job, answers, answer_files) if user is not None else None
         commands_read, self.commands = os.pipe()
         self.messages, messages_write = os.pipe()
         child_fds = [commands_read, messages_write]
@@ -75,6 +82,9 @@ class Session:
             ]
             env = {**_ENVIRONMENT, "HOME": str(job.parent / "scratch"), "TMPDIR": str(job.parent / "scratch")}
             cwd = str(job.parent / "scratch")
+            if ids is not None and layout.seccomp is not None:
+                confine = [layout.python, "-I", "-S", "-B", str(Path(layout.grader) / "confine.py")]
+                argv = [*confine, str(_filter_pipe(layout.seccomp, child_fds)), *argv]
         else:
             argv = self._bwrap(layout, job, answers, answer_files, settings, child_fds)
             argv += [
@@ -101,10 +111,15 @@ class Session:
                 env=env,
                 cwd=cwd,
                 start_new_session=True,
+                **({} if ids is None else {"user": ids[0], "group": ids[1], "extra_groups": []}),
             )
-        except OSError:
+        except OSError as error:
             os.close(self.commands)
             os.close(self.messages)
+            if ids is not None and isinstance(error, PermissionError):
+                raise GradingError(
+                    f"the user {user!r} cannot run {layout.python}: a folder on its path is not open to other users"
+                ) from None
             raise
         finally:
             for fd in child_fds:
@@ -162,11 +177,7 @@ class Session:
         for name, value in _ENVIRONMENT.items():
             argv += ["--setenv", name, value]
         if layout.seccomp is not None:
-            read, write = os.pipe()
-            os.write(write, layout.seccomp)  # a few hundred bytes: fits in the pipe
-            os.close(write)
-            child_fds.append(read)
-            argv += ["--seccomp", str(read)]
+            argv += ["--seccomp", str(_filter_pipe(layout.seccomp, child_fds))]
         return argv
 
     # ------------------------------------------------------------------ talking to the runner
@@ -308,6 +319,39 @@ class Session:
             extra = " (out of memory?)" if name in ("SIGKILL", "SIGSEGV", "SIGBUS", "SIGABRT") else ""
             return f"the process was killed by {name}{extra}"
         return f"the process exited with code {code} (os._exit or a crash?)"
+
+
+def _filter_pipe(program: bytes, child_fds: list[int]) -> int:
+    """A pipe holding the seccomp filter, its reading end passed to the child (bwrap or confine.py)."""
+    read, write = os.pipe()
+    os.write(write, program)  # a few hundred bytes: fits in the pipe
+    os.close(write)
+    child_fds.append(read)
+    return read
+
+
+def _hand_over(user: str, job: Path, answers: Path, answer_files: list[str]) -> tuple[int, int]:
+    """Without bubblewrap, as the unprivileged ``user``: it may read the job, and write its scratch folder and
+    its answers files, not the folders that hold them (nor anything else of the grader's). Its (uid, gid)."""
+    try:
+        entry = pwd.getpwnam(user)
+    except KeyError:
+        raise GradingError(f"there is no user {user!r} here to run the submissions as") from None
+    if entry.pw_uid == 0:
+        raise GradingError(f"the user {user!r} is root: submissions must run as an unprivileged user")
+    uid, gid = entry.pw_uid, entry.pw_gid
+    job.parent.chmod(0o711)
+    for folder in (job, answers):
+        folder.chmod(0o755)
+    for path in job.iterdir():
+        path.chmod(0o644)
+    scratch = job.parent / "scratch"
+    os.chown(scratch, uid, gid)
+    scratch.chmod(0o700)
+    for name in answer_files:
+        os.chown(answers / name, uid, gid)
+        (answers / name).chmod(0o600)
+    return uid, gid
 
 
 def start(layout: Layout, job: Path, answers: Path, answer_files: list[str], settings: Settings) -> Session:

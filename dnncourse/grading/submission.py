@@ -311,7 +311,12 @@ class _Driver:
 
     def _result(self, k: int, status: str, reason: str) -> ExerciseResult:
         exercise = self.steps[k].exercise
-        return ExerciseResult(0.0, exercise.points, status, reason, 0, len(self.cases[k]))
+        result = ExerciseResult(0.0, exercise.points, status, reason, 0, len(self.cases[k]))
+        if reason.startswith("the cells before this exercise"):
+            result.details = {"kind": "an earlier cell failed"}
+        elif status == "timeout":
+            result.details = {"kind": "ran out of time"}
+        return result
 
     def _final(self, k: int) -> ExerciseResult:
         if k in self.decided:
