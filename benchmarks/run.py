@@ -1,6 +1,6 @@
 """Run every benchmark of the course and print one table (also written as JSON).
 
-    python benchmarks/run.py            # everything (about 10 minutes on a 2-core machine)
+    python benchmarks/run.py            # everything (about 15 minutes on a 2-core machine)
     python benchmarks/run.py --quick    # fewer repeats, no test-suite run
     python benchmarks/run.py --only optim norm
 
