@@ -43,6 +43,10 @@ CLASS = {
     "erin_flagged": notebook(
         softmax="from dnncourse.metrics import softmax as reference\ndef softmax(logits):\n    return reference(logits)"
     ),
+    "gina_failed_helper": notebook(
+        before={"softmax": ["import not_a_module\ndef helper(z):\n    return z"]},
+        softmax="def softmax(logits):\n    return helper(logits)",
+    ),
     "zed_not_on_roster": notebook(),
 }
 ROSTER = """Student ID;Name;E-mail;File
@@ -52,6 +56,7 @@ s3;Carol Diaz;carol@example.edu;carol*
 s4;Dave Wu;dave@example.edu;dave_timeout.ipynb
 s5;Erin Ko;erin@example.edu;erin_flagged.ipynb
 s6;Frank Li;frank@example.edu;frank*.ipynb
+s7;Gina Hu;gina@example.edu;gina_failed_helper.ipynb
 """
 REFERENCE_SOURCE = "z = logits - logits.max(axis=1, keepdims=True)"  # a line of the library's softmax
 
@@ -120,6 +125,13 @@ def test_feedback_of_an_error_shows_the_students_own_traceback_only(run):
     assert "runner" not in traceback and "site-packages" not in traceback and "answers" not in traceback
 
 
+def test_feedback_says_which_cell_should_have_defined_a_missing_name(run):
+    section = _section(_feedback(run, "gina_failed_helper", ".md"), "softmax")
+    assert "NameError" in section
+    why = section.split("**Why:**", 1)[1].split("\n", 1)[0]
+    assert "defines helper, failed" in why and "not\\_a\\_module" in why
+
+
 def test_feedback_of_a_timeout_and_a_flagged_exercise(run):
     timeout = _section(_feedback(run, "dave_timeout", ".md"), "softmax")
     assert "Out of time" in timeout and "0 of" in timeout
@@ -167,7 +179,7 @@ def test_roster_pairs_notebooks_and_lists_the_unpaired(run):
     assert "no notebook: Frank Li (s6)" in run[1].stderr and "zed_not_on_roster.ipynb" in run[1].stderr
     with open(run[0] / "grades.csv", newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
-    assert {row["student_id"] for row in rows} == {"s1", "s2", "s3", "s4", "s5", "s6", ""}
+    assert {row["student_id"] for row in rows} == {"s1", "s2", "s3", "s4", "s5", "s6", "s7", ""}
     frank = next(row for row in rows if row["student_id"] == "s6")
     assert frank["file"] == "" and frank["total"] == ""
 
@@ -194,7 +206,15 @@ def test_statistics_per_exercise_and_histogram(run):
     assert softmax["notebooks"] == len(CLASS)
     assert softmax["mean_points"] == round(sum(g["points"] for g in grades) / len(grades), 2)
     assert softmax["passed_share"] == pytest.approx(2 / len(CLASS), abs=1e-3)  # alice and zed
-    assert softmax["statuses"] == {"passed": 2, "failed": 1, "error": 1, "timeout": 1, "flagged": 1}
+    assert softmax["statuses"] == {"passed": 2, "failed": 1, "error": 2, "timeout": 1, "flagged": 1}
+    assert softmax["failures"] == {
+        "wrong values": 1,
+        "raised IndexError": 1,
+        "raised NameError": 1,
+        "ran out of time": 1,
+        "flagged (uses the dnncourse library)": 1,
+    }
+    assert softmax["most_common_failure"]["notebooks"] == 1
     assert report["statistics"]["exercises"]["accuracy"]["passed_share"] == 1.0
     totals = report["statistics"]["totals"]
     assert totals["max"] == MAX and totals["min"] == min(s["total"] for s in report["submissions"])

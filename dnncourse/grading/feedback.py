@@ -94,6 +94,8 @@ def _exercise_blocks(exercise: Exercise, result: ExerciseResult) -> list[_Block]
         blocks.append(_Block("field", _SEED.sub("", details["message"]), "What differs"))
     if details.get("error"):
         blocks.append(_Block("field", details["error"], "Error"))
+    if details.get("why"):  # a name the exercise needs was not defined: which cell should have defined it
+        blocks.append(_Block("field", details["why"], "Why"))
     if not details.get("case") and not details.get("message"):  # nothing more precise: the grader's reason
         blocks.append(_Block("field", _SEED.sub("", result.reason), "Why"))
     if details.get("cell_error"):

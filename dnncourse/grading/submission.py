@@ -326,7 +326,8 @@ class _Driver:
         if result.status in ("error", "failed"):
             match = _NAME_ERROR.search(result.reason)
             if match:
-                result.reason += f" ({self._explain(match['name'], self.steps[k].cell)})"
+                result.details["why"] = self._explain(match["name"], self.steps[k].cell)
+                result.reason += f" ({result.details['why']})"
         return result
 
     def _explain(self, name: str, position: int) -> str:
