@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dnncourse.exercises import Exercise, get
+from dnncourse.grading.judge import without_seed
 from dnncourse.grading.reports import atomic_write
 from dnncourse.grading.results import ExerciseResult, SubmissionResult
 
@@ -32,8 +33,6 @@ __all__ = [
     "feedback_names",
     "write_feedback",
 ]
-
-_SEED = re.compile(r"\s*\(seed \d+\)")
 
 
 @dataclass(frozen=True)
@@ -83,7 +82,7 @@ def _exercise_blocks(exercise: Exercise, result: ExerciseResult) -> list[_Block]
             blocks.append(_Block("text", details["message"]))
         return blocks
     if details.get("case"):
-        blocks.append(_Block("field", _SEED.sub("", details["case"]), "First failed case"))
+        blocks.append(_Block("field", without_seed(details["case"]), "First failed case"))
         for name, value in details.get("inputs", {}).items():
             blocks.append(_Block("code", value, f"Input {name}"))
     if "expected" in details:
@@ -91,13 +90,13 @@ def _exercise_blocks(exercise: Exercise, result: ExerciseResult) -> list[_Block]
     if "got" in details:
         blocks.append(_Block("code", details["got"], "Your code returned"))
     if details.get("message"):
-        blocks.append(_Block("field", _SEED.sub("", details["message"]), "What differs"))
+        blocks.append(_Block("field", without_seed(details["message"]), "What differs"))
     if details.get("error"):
         blocks.append(_Block("field", details["error"], "Error"))
     if details.get("why"):  # a name the exercise needs was not defined: which cell should have defined it
         blocks.append(_Block("field", details["why"], "Why"))
     if not details.get("case") and not details.get("message"):  # nothing more precise: the grader's reason
-        blocks.append(_Block("field", _SEED.sub("", result.reason), "Why"))
+        blocks.append(_Block("field", without_seed(result.reason), "Why"))
     if details.get("cell_error"):
         blocks.append(_Block("field", details["cell_error"], "The exercise cell also raised"))
     if details.get("traceback"):

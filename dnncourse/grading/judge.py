@@ -24,7 +24,7 @@ from dnncourse.exercises.answers import read_answers
 from dnncourse.grading.notebooks import read_file
 from dnncourse.grading.results import ExerciseResult
 
-__all__ = ["read_answers_file", "judge", "case_name", "error_kind"]
+__all__ = ["read_answers_file", "judge", "case_name", "error_kind", "without_seed"]
 
 _SCORING = threading.Lock()  # outcomes are scored one at a time (see the module's docstring)
 
@@ -49,9 +49,14 @@ _SEED = re.compile(r"\s*\(seed \d+\)")
 _EXCEPTION = re.compile(r"^(?P<name>[A-Za-z_][\w.]*?(?:Error|Exception|Exit|Interrupt|Warning))\b")
 
 
+def without_seed(text: str) -> str:
+    """``text`` without the ``(seed N)`` that labels of random cases carry (students never see a seed)."""
+    return _SEED.sub("", text)
+
+
 def case_name(case: Case, k: int) -> str:
     """The case's name as the student's feedback shows it: its label, without the seed it was drawn with."""
-    return _SEED.sub("", case.label) or f"case {k + 1}"
+    return without_seed(case.label) or f"case {k + 1}"
 
 
 def error_kind(error: str) -> str:
